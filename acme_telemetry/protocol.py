@@ -1,0 +1,90 @@
+"""The dashboard's WebSocket protocol, shared by the local server and the consumer Lambda.
+
+Every message is a JSON object with `type` and `v` (the protocol version), at most
+MAX_MESSAGE_BYTES (API Gateway's 32 KB frame limit), and never carries a PII field
+(schema.PII_FIELDS). Clients ignore unknown types and fields.
+
+Types (v1):
+- `kpi`:   one KPI snapshot per window: the dict from acme_telemetry.kpis, as is.
+- `feed`:  recent notable events (errors, long rebuffers), PII-free.
+- `hello`: sent once on connect: server name and the window length.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import orjson
+
+from acme_telemetry.schema import PII_FIELDS
+
+PROTOCOL_VERSION = 1
+MAX_MESSAGE_BYTES = 32 * 1024
+
+# Event fields a feed item may carry: what an operator needs, nothing that identifies a viewer.
+FEED_FIELDS = (
+    "event_type",
+    "event_timestamp",
+    "device_type",
+    "connection_type",
+    "state",
+    "quality",
+    "bitrate_kbps",
+    "error_code",
+    "fatal",
+    "rebuffer_duration_ms",
+    "title_type",
+)
+
+
+class ProtocolError(ValueError):
+    """A message that must not be sent: PII, no type, or over the frame limit."""
+
+
+def _find_pii(value: Any, path: str = "") -> str | None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if k in PII_FIELDS:
+                return f"{path}.{k}" if path else k
+            hit = _find_pii(v, f"{path}.{k}" if path else str(k))
+            if hit:
+                return hit
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            hit = _find_pii(v, f"{path}[{i}]")
+            if hit:
+                return hit
+    return None
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    """Serialise one message, refusing PII and frames over the limit."""
+    if not isinstance(message.get("type"), str) or message.get("v") != PROTOCOL_VERSION:
+        raise ProtocolError("a message needs a string 'type' and v=%d" % PROTOCOL_VERSION)
+    pii = _find_pii(message)
+    if pii:
+        raise ProtocolError(f"message {message['type']!r} carries PII field {pii}")
+    data = orjson.dumps(message)
+    if len(data) > MAX_MESSAGE_BYTES:
+        raise ProtocolError(f"message {message['type']!r} is {len(data)} bytes, over {MAX_MESSAGE_BYTES}")
+    return data
+
+
+def kpi_message(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """Wrap a KPI snapshot (acme_telemetry.kpis) as a `kpi` message."""
+    return {"type": "kpi", "v": PROTOCOL_VERSION, **snapshot}
+
+
+def feed_item(event: dict[str, Any]) -> dict[str, Any]:
+    """The PII-free view of one notable event."""
+    return {k: event[k] for k in FEED_FIELDS if event.get(k) is not None}
+
+
+def feed_message(events: Iterable[dict[str, Any]], limit: int = 50) -> dict[str, Any]:
+    """A `feed` message of up to `limit` notable events, newest last."""
+    items = [feed_item(e) for e in events]
+    return {"type": "feed", "v": PROTOCOL_VERSION, "items": items[-limit:]}
+
+
+def hello_message(server: str, window_seconds: float) -> dict[str, Any]:
+    return {"type": "hello", "v": PROTOCOL_VERSION, "server": server, "window_seconds": window_seconds}

@@ -1,0 +1,1 @@
+"""Infrastructure only: the five CDK stacks, their constructs and the typed config."""

@@ -1,0 +1,218 @@
+"""Typed, validated settings for the CDK app and the local pipeline.
+
+Pure Python on purpose (no aws_cdk import): the local pipeline reads the same profile
+for the Kafka version, the topic's partitions and retention, and Firehose's buffering,
+so both sides share one source of truth.
+
+Pick a profile with `cdk synth -c profile=NAME` (default: dev) or, locally,
+`load_profile(NAME)`. An invalid setting raises ConfigError naming the setting.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from acme_telemetry import schema
+
+
+class ConfigError(ValueError):
+    """A setting is invalid; the message names it as profile.section.setting."""
+
+
+# MSK versions that AWS supports as of 2026-11 (3.5.1 reached end of support 2025-10-23).
+SUPPORTED_KAFKA_VERSIONS = ("3.8.x", "3.9.x", "4.0.x", "4.1.x")
+# The Apache Kafka release the local broker runs for each MSK line (same line).
+LOCAL_KAFKA_RELEASE = {"3.8.x": "3.8.1", "3.9.x": "3.9.1", "4.0.x": "4.0.1", "4.1.x": "4.1.1"}
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    max_azs: int = 3
+    nat_gateways: int = 1
+    cidr: str = "10.40.0.0/16"
+
+
+@dataclass(frozen=True)
+class MskConfig:
+    cluster_name: str = "acme-msk-cluster"
+    kafka_version: str = "3.9.x"
+    broker_instance_type: str = "kafka.m5.large"
+    broker_count: int = 3
+    ebs_volume_gb: int = 100
+    log_retention_days: int = 7
+
+
+@dataclass(frozen=True)
+class TopicConfig:
+    name: str = schema.TOPIC
+    partitions: int = 6
+    replication_factor: int = 3
+    retention_hours: int = 168
+    min_insync_replicas: int = 2
+
+
+@dataclass(frozen=True)
+class LambdaConfig:
+    generator_memory_mb: int = 256
+    producer_memory_mb: int = 512
+    consumer_memory_mb: int = 512
+    producer_timeout_s: int = 300
+    generator_timeout_s: int = 60
+    # Async invoke payloads are limited to 1 MB; the generator chunks to stay below this.
+    max_async_payload_bytes: int = 900_000
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    schedule_minutes: int = 5
+    concurrent_viewers: int = 200
+    heartbeat_interval_s: int = 10
+    seed: int = 42
+
+
+@dataclass(frozen=True)
+class FirehoseConfig:
+    buffer_interval_s: int = 60
+    buffer_size_mb: int = 5
+
+
+@dataclass(frozen=True)
+class DashboardConfig:
+    # Consumer event source mapping: one broadcast per batching window.
+    batch_size: int = 10_000
+    batching_window_s: int = 5
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    profile: str
+    prefix: str = "acme-data"
+    region: str = "us-west-2"
+    account: str | None = None
+    data_bucket_name: str = "acme-telemetry-data"
+    logs_bucket_name: str = "acme-msk-logs"
+    glue_database: str = schema.DATABASE
+    glue_table: str = schema.TABLE
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    msk: MskConfig = field(default_factory=MskConfig)
+    topic: TopicConfig = field(default_factory=TopicConfig)
+    lambdas: LambdaConfig = field(default_factory=LambdaConfig)
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    firehose: FirehoseConfig = field(default_factory=FirehoseConfig)
+    dashboard: DashboardConfig = field(default_factory=DashboardConfig)
+
+    @property
+    def local_kafka_release(self) -> str:
+        return LOCAL_KAFKA_RELEASE[self.msk.kafka_version]
+
+    def validate(self) -> "AppConfig":
+        _validate(self)
+        return self
+
+
+PROFILES: dict[str, AppConfig] = {
+    # Small and cheap: two small brokers, 2 AZs. kafka.t3.small cannot do multi-VPC
+    # connectivity, which Firehose's private MSK source needs, so m7g.large is the floor.
+    "dev": AppConfig(
+        profile="dev",
+        network=NetworkConfig(max_azs=2, nat_gateways=1),
+        msk=MskConfig(broker_instance_type="kafka.m7g.large", broker_count=2, ebs_volume_gb=20, log_retention_days=3),
+        topic=TopicConfig(partitions=3, replication_factor=2, retention_hours=24, min_insync_replicas=1),
+        generator=GeneratorConfig(concurrent_viewers=100),
+    ),
+    # The plan's sizes: 3 AZs, 3 x kafka.m5.large, 100 GB each.
+    "prod": AppConfig(profile="prod"),
+}
+
+
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_TOPIC_RE = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
+_GLUE_NAME_RE = re.compile(r"^[a-z0-9_]{1,255}$")
+_PREFIX_RE = re.compile(r"^[a-z][a-z0-9-]{1,30}$")
+_CLUSTER_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]{0,63}$")
+
+
+def _fail(cfg: AppConfig, setting: str, problem: str) -> None:
+    raise ConfigError(f"invalid setting {cfg.profile}.{setting}: {problem}")
+
+
+def _range(cfg: AppConfig, setting: str, value: int, lo: int, hi: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+        _fail(cfg, setting, f"{value!r} is outside {lo}..{hi}")
+
+
+def _validate(cfg: AppConfig) -> None:
+    if not _PREFIX_RE.match(cfg.prefix):
+        _fail(cfg, "prefix", f"{cfg.prefix!r} must be lower-case letters, digits and '-', 2-31 chars")
+    if cfg.account is not None and not re.fullmatch(r"\d{12}", cfg.account):
+        _fail(cfg, "account", f"{cfg.account!r} is not a 12-digit AWS account id")
+    if not re.fullmatch(r"[a-z]{2}(-gov)?-[a-z]+-\d", cfg.region):
+        _fail(cfg, "region", f"{cfg.region!r} is not an AWS region name")
+    # Buckets are suffixed with -<account>-<region>; the whole name must stay <= 63.
+    for setting, name in (("data_bucket_name", cfg.data_bucket_name), ("logs_bucket_name", cfg.logs_bucket_name)):
+        full = f"{name}-123456789012-{cfg.region}"
+        if not _BUCKET_RE.match(name) or ".." in name or len(full) > 63:
+            _fail(cfg, setting, f"{name!r} is not a valid S3 bucket name once suffixed with account and region ({full!r})")
+    for setting, name in (("glue_database", cfg.glue_database), ("glue_table", cfg.glue_table)):
+        if not _GLUE_NAME_RE.match(name):
+            _fail(cfg, setting, f"{name!r} must be lower-case letters, digits and '_' (Athena rejects others)")
+
+    n = cfg.network
+    _range(cfg, "network.max_azs", n.max_azs, 2, 3)
+    _range(cfg, "network.nat_gateways", n.nat_gateways, 1, n.max_azs)
+
+    m = cfg.msk
+    if not _CLUSTER_RE.match(m.cluster_name):
+        _fail(cfg, "msk.cluster_name", f"{m.cluster_name!r} must be letters, digits and '-', at most 64 chars")
+    if m.kafka_version not in SUPPORTED_KAFKA_VERSIONS:
+        _fail(cfg, "msk.kafka_version", f"{m.kafka_version!r} is not a supported MSK version; use one of {', '.join(SUPPORTED_KAFKA_VERSIONS)}")
+    if not m.broker_instance_type.startswith("kafka."):
+        _fail(cfg, "msk.broker_instance_type", f"{m.broker_instance_type!r} is not an MSK broker type (kafka.*)")
+    if m.broker_instance_type.startswith("kafka.t3."):
+        _fail(cfg, "msk.broker_instance_type", f"{m.broker_instance_type!r} cannot use multi-VPC connectivity, which Firehose's MSK source needs")
+    _range(cfg, "msk.broker_count", m.broker_count, 2, 30)
+    if m.broker_count % n.max_azs:
+        _fail(cfg, "msk.broker_count", f"{m.broker_count} is not a multiple of network.max_azs={n.max_azs}")
+    _range(cfg, "msk.ebs_volume_gb", m.ebs_volume_gb, 1, 16384)
+    _range(cfg, "msk.log_retention_days", m.log_retention_days, 1, 3653)
+
+    t = cfg.topic
+    if not _TOPIC_RE.match(t.name) or t.name in (".", ".."):
+        _fail(cfg, "topic.name", f"{t.name!r} is not a valid Kafka topic name")
+    _range(cfg, "topic.partitions", t.partitions, 1, 1000)
+    _range(cfg, "topic.replication_factor", t.replication_factor, 1, m.broker_count)
+    _range(cfg, "topic.min_insync_replicas", t.min_insync_replicas, 1, t.replication_factor)
+    _range(cfg, "topic.retention_hours", t.retention_hours, 1, 24 * 365)
+
+    lam = cfg.lambdas
+    for name in ("generator_memory_mb", "producer_memory_mb", "consumer_memory_mb"):
+        _range(cfg, f"lambdas.{name}", getattr(lam, name), 128, 10240)
+    _range(cfg, "lambdas.producer_timeout_s", lam.producer_timeout_s, 1, 900)
+    _range(cfg, "lambdas.generator_timeout_s", lam.generator_timeout_s, 1, 900)
+    _range(cfg, "lambdas.max_async_payload_bytes", lam.max_async_payload_bytes, 1024, 1_000_000)
+
+    g = cfg.generator
+    _range(cfg, "generator.schedule_minutes", g.schedule_minutes, 1, 60)
+    _range(cfg, "generator.concurrent_viewers", g.concurrent_viewers, 1, 1_000_000)
+    _range(cfg, "generator.heartbeat_interval_s", g.heartbeat_interval_s, 1, 300)
+
+    f = cfg.firehose
+    # Firehose S3 destination limits: 0-900 s and 1-128 MB (64+ MB with format conversion).
+    _range(cfg, "firehose.buffer_interval_s", f.buffer_interval_s, 0, 900)
+    _range(cfg, "firehose.buffer_size_mb", f.buffer_size_mb, 1, 128)
+
+    d = cfg.dashboard
+    _range(cfg, "dashboard.batch_size", d.batch_size, 1, 10_000)
+    _range(cfg, "dashboard.batching_window_s", d.batching_window_s, 0, 300)
+
+
+def load_profile(name: str = "dev", overrides: dict[str, Any] | None = None) -> AppConfig:
+    """The named profile, with top-level overrides (e.g. account, region), validated."""
+    if name not in PROFILES:
+        raise ConfigError(f"invalid setting profile: {name!r} is not one of {', '.join(sorted(PROFILES))}")
+    cfg = PROFILES[name]
+    if overrides:
+        cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+    return cfg.validate()
