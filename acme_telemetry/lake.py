@@ -27,3 +27,121 @@ def partition_path(arrival: datetime) -> str:
     """'telemetry/year=YYYY/month=MM/day=DD/hour=HH/' for a UTC arrival time."""
     t = arrival.astimezone(timezone.utc)
     return f"{LAKE_PREFIX}year={t:%Y}/month={t:%m}/day={t:%d}/hour={t:%H}/"
+
+
+# --- the local lake writer's side (Firehose's behaviour, reproduced) ------------------------
+
+import base64  # noqa: E402
+import gzip  # noqa: E402
+import os  # noqa: E402
+import uuid  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any, Iterable  # noqa: E402
+
+import orjson  # noqa: E402
+
+from acme_telemetry.schema import FIELDS  # noqa: E402
+
+# Firehose names objects <stream>-<version>-YYYY-MM-DD-HH-MM-SS-<random>; ours use this stream.
+DELIVERY_STREAM_NAME = "acme-data-delivery-stream"
+DELIVERY_STREAM_VERSION = 1
+# One telemetry event is ~1 KB; anything this large is not an event (and Athena would
+# choke on it), so the writer routes it to errors/oversized/ instead of the table.
+MAX_EVENT_BYTES = 64 * 1024
+
+# Reasons a record goes to errors/<reason>/ instead of the table.
+ERR_OVERSIZED = "oversized"
+ERR_NOT_JSON = "not-json"
+ERR_NOT_OBJECT = "not-an-object"
+ERR_SCHEMA = "schema-mismatch"
+ERROR_REASONS = (ERR_OVERSIZED, ERR_NOT_JSON, ERR_NOT_OBJECT, ERR_SCHEMA)
+
+_TMP_SUFFIX = ".tmp"
+
+
+def error_partition_path(reason: str, arrival: datetime) -> str:
+    """'errors/<reason>/year=YYYY/month=MM/day=DD/hour=HH/', as FIREHOSE_ERROR_PREFIX."""
+    t = arrival.astimezone(timezone.utc)
+    return f"{ERROR_PREFIX}{reason}/year={t:%Y}/month={t:%m}/day={t:%d}/hour={t:%H}/"
+
+
+def object_name(arrival: datetime, stream: str = DELIVERY_STREAM_NAME, suffix: str | None = None) -> str:
+    """'<stream>-1-YYYY-MM-DD-HH-MM-SS-<uuid>.gz', Firehose's object naming."""
+    t = arrival.astimezone(timezone.utc)
+    return f"{stream}-{DELIVERY_STREAM_VERSION}-{t:%Y-%m-%d-%H-%M-%S}-{suffix or uuid.uuid4()}.gz"
+
+
+def check_record(value: bytes | None) -> tuple[dict[str, Any] | None, str | None, str | None]:
+    """(event, None, None) for a record the table can hold, else (None, reason, detail).
+
+    A record fits when it is at most MAX_EVENT_BYTES of UTF-8 JSON, an object, and every
+    schema field is present with a value its type accepts (nullable fields may be null or
+    absent). Extra fields are kept: the schema grows by adding fields after the old ones.
+    """
+    if value is None:
+        return None, ERR_NOT_JSON, "empty record (null value)"
+    if len(value) > MAX_EVENT_BYTES:
+        return None, ERR_OVERSIZED, f"record is {len(value)} bytes, over {MAX_EVENT_BYTES}"
+    try:
+        event = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        return None, ERR_NOT_JSON, f"not UTF-8 JSON: {exc}"[:300]
+    if not isinstance(event, dict):
+        return None, ERR_NOT_OBJECT, f"JSON {type(event).__name__}, not an object"
+    problems = []
+    for f in FIELDS:
+        v = event.get(f.name)
+        if not f.accepts(v):
+            if f.name not in event:
+                problems.append(f"{f.name}: missing")
+            else:
+                problems.append(f"{f.name}: {type(v).__name__} {str(v)[:40]!r} is not {f.glue_type}")
+    if problems:
+        return None, ERR_SCHEMA, "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+    return event, None, None
+
+
+def error_line(raw: bytes | None, reason: str, detail: str, arrival_ms: int, **source: Any) -> bytes:
+    """One NDJSON line of an errors/ object: Firehose's error record shape plus the source."""
+    rec = {
+        "rawData": base64.b64encode(raw or b"").decode("ascii"),
+        "errorCode": reason,
+        "errorMessage": detail,
+        "arrivalTimestamp": arrival_ms,
+        **source,
+    }
+    return orjson.dumps(rec)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_object(root: Path, key: str, lines: Iterable[bytes], *, compresslevel: int = 6) -> Path:
+    """Write gzip NDJSON to root/key whole or not at all: temp name, fsync, rename, fsync dir."""
+    final = Path(root) / key
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name("." + final.name + _TMP_SUFFIX)
+    with open(tmp, "wb") as raw:
+        with gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=compresslevel, mtime=0) as gz:
+            for line in lines:
+                gz.write(line)
+                gz.write(b"\n")
+        raw.flush()
+        os.fsync(raw.fileno())
+    os.replace(tmp, final)
+    _fsync_dir(final.parent)
+    return final
+
+
+def remove_partial_objects(root: Path) -> int:
+    """Delete temp files a crashed writer left behind (never visible to queries)."""
+    n = 0
+    for p in Path(root).rglob("." + "*" + _TMP_SUFFIX):
+        p.unlink(missing_ok=True)
+        n += 1
+    return n
