@@ -32,6 +32,10 @@ class NetworkConfig:
     max_azs: int = 3
     nat_gateways: int = 1
     cidr: str = "10.40.0.0/16"
+    # AZ suffixes filled into the CDK AZ-lookup context when it is empty, so a synth
+    # without credentials still sees max_azs zones (CDK falls back to 2 otherwise).
+    az_suffixes: tuple[str, ...] = ("a", "b", "c")
+    flow_log_retention_days: int = 30
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,9 @@ class LambdaConfig:
     consumer_memory_mb: int = 512
     producer_timeout_s: int = 300
     generator_timeout_s: int = 60
+    consumer_timeout_s: int = 60
+    ws_timeout_s: int = 10
+    log_retention_days: int = 30
     # Async invoke payloads are limited to 1 MB; the generator chunks to stay below this.
     max_async_payload_bytes: int = 900_000
 
@@ -83,6 +90,11 @@ class DashboardConfig:
     # Consumer event source mapping: one broadcast per batching window.
     batch_size: int = 10_000
     batching_window_s: int = 5
+    stage_name: str = "prod"
+    connection_ttl_hours: int = 24
+    # API Gateway stage throttling for the WebSocket API.
+    throttle_rate_limit: int = 50
+    throttle_burst_limit: int = 100
 
 
 @dataclass(frozen=True)
@@ -93,6 +105,10 @@ class AppConfig:
     account: str | None = None
     data_bucket_name: str = "acme-telemetry-data"
     logs_bucket_name: str = "acme-msk-logs"
+    # Athena query results and S3 server access logs (names get -<account>-<region>).
+    athena_results_bucket_name: str = "acme-athena-results"
+    access_logs_bucket_name: str = "acme-access-logs"
+    athena_workgroup: str = "acme-telemetry"
     glue_database: str = schema.DATABASE
     glue_table: str = schema.TABLE
     network: NetworkConfig = field(default_factory=NetworkConfig)
@@ -102,6 +118,11 @@ class AppConfig:
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     firehose: FirehoseConfig = field(default_factory=FirehoseConfig)
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)
+
+    @property
+    def availability_zones(self) -> list[str]:
+        """The AZ names CDK sees for this region when no lookup result is in context."""
+        return [self.region + s for s in self.network.az_suffixes[: self.network.max_azs]]
 
     @property
     def local_kafka_release(self) -> str:
@@ -151,7 +172,12 @@ def _validate(cfg: AppConfig) -> None:
     if not re.fullmatch(r"[a-z]{2}(-gov)?-[a-z]+-\d", cfg.region):
         _fail(cfg, "region", f"{cfg.region!r} is not an AWS region name")
     # Buckets are suffixed with -<account>-<region>; the whole name must stay <= 63.
-    for setting, name in (("data_bucket_name", cfg.data_bucket_name), ("logs_bucket_name", cfg.logs_bucket_name)):
+    for setting, name in (
+        ("data_bucket_name", cfg.data_bucket_name),
+        ("logs_bucket_name", cfg.logs_bucket_name),
+        ("athena_results_bucket_name", cfg.athena_results_bucket_name),
+        ("access_logs_bucket_name", cfg.access_logs_bucket_name),
+    ):
         full = f"{name}-123456789012-{cfg.region}"
         if not _BUCKET_RE.match(name) or ".." in name or len(full) > 63:
             _fail(cfg, setting, f"{name!r} is not a valid S3 bucket name once suffixed with account and region ({full!r})")
@@ -159,9 +185,15 @@ def _validate(cfg: AppConfig) -> None:
         if not _GLUE_NAME_RE.match(name):
             _fail(cfg, setting, f"{name!r} must be lower-case letters, digits and '_' (Athena rejects others)")
 
+    if not re.fullmatch(r"[a-zA-Z0-9._-]{1,128}", cfg.athena_workgroup):
+        _fail(cfg, "athena_workgroup", f"{cfg.athena_workgroup!r} must be letters, digits, '.', '_' or '-', 1-128 chars")
+
     n = cfg.network
     _range(cfg, "network.max_azs", n.max_azs, 2, 3)
     _range(cfg, "network.nat_gateways", n.nat_gateways, 1, n.max_azs)
+    if len(set(n.az_suffixes)) < n.max_azs or not all(re.fullmatch(r"[a-z]", s) for s in n.az_suffixes):
+        _fail(cfg, "network.az_suffixes", f"{n.az_suffixes!r} needs at least network.max_azs={n.max_azs} distinct single letters")
+    _range(cfg, "network.flow_log_retention_days", n.flow_log_retention_days, 1, 3653)
 
     m = cfg.msk
     if not _CLUSTER_RE.match(m.cluster_name):
@@ -191,6 +223,10 @@ def _validate(cfg: AppConfig) -> None:
         _range(cfg, f"lambdas.{name}", getattr(lam, name), 128, 10240)
     _range(cfg, "lambdas.producer_timeout_s", lam.producer_timeout_s, 1, 900)
     _range(cfg, "lambdas.generator_timeout_s", lam.generator_timeout_s, 1, 900)
+    _range(cfg, "lambdas.consumer_timeout_s", lam.consumer_timeout_s, 1, 900)
+    _range(cfg, "lambdas.ws_timeout_s", lam.ws_timeout_s, 1, 29)
+    _range(cfg, "lambdas.log_retention_days", lam.log_retention_days, 1, 3653)
+    # Async invoke payloads are limited to 1 MB (1,048,576 bytes), envelope included.
     _range(cfg, "lambdas.max_async_payload_bytes", lam.max_async_payload_bytes, 1024, 1_000_000)
 
     g = cfg.generator
@@ -206,6 +242,11 @@ def _validate(cfg: AppConfig) -> None:
     d = cfg.dashboard
     _range(cfg, "dashboard.batch_size", d.batch_size, 1, 10_000)
     _range(cfg, "dashboard.batching_window_s", d.batching_window_s, 0, 300)
+    if not re.fullmatch(r"[a-zA-Z0-9_]{1,128}", d.stage_name):
+        _fail(cfg, "dashboard.stage_name", f"{d.stage_name!r} must be letters, digits and '_'")
+    _range(cfg, "dashboard.connection_ttl_hours", d.connection_ttl_hours, 1, 24 * 30)
+    _range(cfg, "dashboard.throttle_rate_limit", d.throttle_rate_limit, 1, 10_000)
+    _range(cfg, "dashboard.throttle_burst_limit", d.throttle_burst_limit, 1, 5_000)
 
 
 def load_profile(name: str = "dev", overrides: dict[str, Any] | None = None) -> AppConfig:

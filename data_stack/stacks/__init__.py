@@ -1,0 +1,70 @@
+"""The five stacks and how they are wired (used by app.py and by the tests)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+
+from data_stack.config import AppConfig
+from data_stack.stacks.dashboard import DashboardStack
+from data_stack.stacks.data_gen import DataGenStack
+from data_stack.stacks.data_lake import DataLakeStack
+from data_stack.stacks.msk import MskStack
+from data_stack.stacks.network import NetworkStack
+
+# Used for a synth without credentials (CI, tests). A real deploy takes the account
+# from the CLI's credentials (CDK_DEFAULT_ACCOUNT) or from `-c account=...`.
+SYNTH_ACCOUNT = "123456789012"
+
+
+@dataclass
+class AcmeStacks:
+    network: NetworkStack
+    msk: MskStack
+    data_lake: DataLakeStack
+    data_gen: DataGenStack
+    dashboard: DashboardStack
+
+    def all(self) -> list[cdk.Stack]:
+        return [self.network, self.msk, self.data_lake, self.data_gen, self.dashboard]
+
+
+def az_context_key(account: str, region: str) -> str:
+    return f"availability-zones:account={account}:region={region}"
+
+
+def build(app: cdk.App, config: AppConfig, *, nag: bool = True, site_dir: Path | None = None) -> AcmeStacks:
+    """Create the five stacks on `app` for `config`, with the plan's dependencies."""
+    account = config.account or SYNTH_ACCOUNT
+    env = cdk.Environment(account=account, region=config.region)
+    # Without credentials CDK cannot look AZs up and falls back to two; fill the lookup
+    # from config (unless cdk.context.json already holds a real answer).
+    key = az_context_key(account, config.region)
+    if app.node.try_get_context(key) is None:
+        app.node.set_context(key, config.availability_zones)
+
+    tags = {"project": "acme-telemetry", "profile": config.profile}
+    network = NetworkStack(app, "AcmeNetworkStack", config=config, env=env, tags=tags,
+                           description="ACME telemetry: VPC and security groups")
+    msk = MskStack(app, "AcmeMskStack", config=config, env=env, tags=tags, vpc=network.vpc,
+                   msk_security_group=network.msk_security_group,
+                   description="ACME telemetry: MSK cluster, topic, Firehose access")
+    data_lake = DataLakeStack(app, "AcmeDataLakeStack", config=config, env=env, tags=tags,
+                              description="ACME telemetry: S3 lake, Glue table, Athena")
+    data_gen = DataGenStack(app, "AcmeDataGenStack", config=config, env=env, tags=tags, vpc=network.vpc,
+                            producer_security_group=network.producer_security_group, msk=msk,
+                            data_bucket=data_lake.data_bucket,
+                            description="ACME telemetry: generator, producer, Firehose to the lake")
+    dashboard = DashboardStack(app, "AcmeDashboardStack", config=config, env=env, tags=tags, vpc=network.vpc,
+                               consumer_security_group=network.consumer_security_group, msk=msk, site_dir=site_dir,
+                               description="ACME telemetry: WebSocket KPI feed and dashboard hosting")
+    msk.add_stack_dependency(network)
+    data_gen.add_stack_dependency(msk)
+    data_gen.add_stack_dependency(data_lake)
+    dashboard.add_stack_dependency(msk)
+    if nag:
+        cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return AcmeStacks(network, msk, data_lake, data_gen, dashboard)

@@ -1,0 +1,174 @@
+"""AcmeDataLakeStack: the telemetry bucket, the Glue table Athena reads, and Athena itself.
+
+Fixes against the plan:
+- The Glue table has partition projection that matches the Firehose prefix exactly
+  (zero-padded year/month/day/hour and storage.location.template), so partitions are
+  visible to Athena without crawlers or MSCK REPAIR.
+- Columns come from acme_telemetry.schema, the one schema (no second copy here).
+- An Athena workgroup with an enforced, encrypted results location, and named queries
+  (the README's query among them). The plan promised Athena but created none.
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_athena as athena
+from aws_cdk import aws_glue as glue
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from acme_telemetry import lake, schema
+from data_stack.config import AppConfig
+from data_stack.queries import NAMED_QUERIES
+from data_stack.stacks._common import ack, bucket_name
+
+# Partition projection ranges: zero-padded like Firehose's !{timestamp:MM} etc.
+PROJECTION_RANGES = {
+    "year": ("2024,2099", 4),
+    "month": ("1,12", 2),
+    "day": ("1,31", 2),
+    "hour": ("0,23", 2),
+}
+
+
+def projection_parameters(bucket: str) -> dict[str, str]:
+    params = {"projection.enabled": "true"}
+    for key in schema.PARTITION_KEYS:
+        rng, digits = PROJECTION_RANGES[key]
+        params[f"projection.{key}.type"] = "integer"
+        params[f"projection.{key}.range"] = rng
+        params[f"projection.{key}.digits"] = str(digits)
+    params["storage.location.template"] = f"s3://{bucket}/" + lake.PROJECTION_LOCATION_SUFFIX
+    return params
+
+
+class DataLakeStack(cdk.Stack):
+    def __init__(self, scope: Construct, id: str, *, config: AppConfig, **kwargs) -> None:
+        super().__init__(scope, id, **kwargs)
+
+        self.access_logs_bucket = s3.Bucket(
+            self,
+            "AccessLogsBucket",
+            bucket_name=bucket_name(self, config.access_logs_bucket_name),
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+            lifecycle_rules=[s3.LifecycleRule(id="ExpireAccessLogs", expiration=cdk.Duration.days(90))],
+        )
+        ack(self.access_logs_bucket, "AwsSolutions-S1", "This is the server access log destination for the data and Athena results buckets; logging it into itself would loop.")
+
+        self.data_bucket = s3.Bucket(
+            self,
+            "DataBucket",
+            bucket_name=bucket_name(self, config.data_bucket_name),
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=True,
+            server_access_logs_bucket=self.access_logs_bucket,
+            server_access_logs_prefix="data/",
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="MoveToIA",
+                    transitions=[
+                        s3.Transition(storage_class=s3.StorageClass.INFREQUENT_ACCESS, transition_after=cdk.Duration.days(30)),
+                        s3.Transition(storage_class=s3.StorageClass.GLACIER, transition_after=cdk.Duration.days(90)),
+                    ],
+                ),
+                s3.LifecycleRule(id="DeleteOldVersions", noncurrent_version_expiration=cdk.Duration.days(30)),
+                s3.LifecycleRule(id="AbortIncompleteUploads", abort_incomplete_multipart_upload_after=cdk.Duration.days(7)),
+            ],
+        )
+
+        self.results_bucket = s3.Bucket(
+            self,
+            "AthenaResultsBucket",
+            bucket_name=bucket_name(self, config.athena_results_bucket_name),
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            server_access_logs_bucket=self.access_logs_bucket,
+            server_access_logs_prefix="athena-results/",
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+            lifecycle_rules=[s3.LifecycleRule(id="ExpireResults", expiration=cdk.Duration.days(30))],
+        )
+
+        self.database = glue.CfnDatabase(
+            self,
+            "GlueDatabase",
+            catalog_id=self.account,
+            database_input=glue.CfnDatabase.DatabaseInputProperty(
+                name=config.glue_database, description="ACME video streaming telemetry data"
+            ),
+        )
+
+        data_bucket_name = self.data_bucket.bucket_name
+        self.table = glue.CfnTable(
+            self,
+            "StreamingEventsTable",
+            catalog_id=self.account,
+            database_name=config.glue_database,
+            table_input=glue.CfnTable.TableInputProperty(
+                name=config.glue_table,
+                description="Video streaming telemetry events (gzip NDJSON written by Firehose)",
+                table_type="EXTERNAL_TABLE",
+                parameters={
+                    "classification": "json",
+                    "compressionType": "gzip",
+                    "EXTERNAL": "TRUE",
+                    **projection_parameters(data_bucket_name),
+                },
+                storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
+                    location=f"s3://{data_bucket_name}/{schema.LAKE_PREFIX}",
+                    input_format="org.apache.hadoop.mapred.TextInputFormat",
+                    output_format="org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+                    serde_info=glue.CfnTable.SerdeInfoProperty(
+                        serialization_library="org.openx.data.jsonserde.JsonSerDe",
+                        parameters={"ignore.malformed.json": "true"},
+                    ),
+                    columns=[glue.CfnTable.ColumnProperty(**c) for c in schema.glue_columns()],
+                ),
+                partition_keys=[glue.CfnTable.ColumnProperty(**c) for c in schema.glue_partition_keys()],
+            ),
+        )
+        self.table.add_resource_dependency(self.database)
+
+        self.workgroup = athena.CfnWorkGroup(
+            self,
+            "AthenaWorkGroup",
+            name=config.athena_workgroup,
+            description="ACME telemetry queries; results encrypted in the results bucket",
+            state="ENABLED",
+            recursive_delete_option=True,
+            work_group_configuration=athena.CfnWorkGroup.WorkGroupConfigurationProperty(
+                enforce_work_group_configuration=True,
+                publish_cloud_watch_metrics_enabled=True,
+                bytes_scanned_cutoff_per_query=10 * 1024**3,
+                result_configuration=athena.CfnWorkGroup.ResultConfigurationProperty(
+                    output_location=f"s3://{self.results_bucket.bucket_name}/results/",
+                    encryption_configuration=athena.CfnWorkGroup.EncryptionConfigurationProperty(encryption_option="SSE_S3"),
+                ),
+            ),
+        )
+        self.named_queries = []
+        for name, (description, sql) in NAMED_QUERIES.items():
+            q = athena.CfnNamedQuery(
+                self,
+                f"Query-{name}",
+                name=name,
+                description=description,
+                database=config.glue_database,
+                query_string=sql,
+                work_group=self.workgroup.ref,
+            )
+            q.add_resource_dependency(self.table)
+            self.named_queries.append(q)
+
+        cdk.CfnOutput(self, "DataBucketName", value=data_bucket_name)
+        cdk.CfnOutput(self, "GlueDatabaseName", value=config.glue_database)
+        cdk.CfnOutput(self, "GlueTableName", value=f"{config.glue_database}.{config.glue_table}")
+        cdk.CfnOutput(self, "AthenaWorkGroupName", value=self.workgroup.ref)
+        cdk.CfnOutput(self, "AthenaResultsBucketName", value=self.results_bucket.bucket_name)

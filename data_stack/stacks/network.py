@@ -1,0 +1,74 @@
+"""AcmeNetworkStack: the VPC and every security group, with all rules between them.
+
+All ingress rules live here, next to the groups they connect. The plan added ingress to
+the MSK group from the Lambda stacks (`mskSecurityGroup.addIngressRule(lambdaSg, ...)`),
+which puts a resource in the Network stack that references the Lambda stack while the
+Lambda stack references the Network stack: a dependency cycle at synth. Here the Lambda
+stacks only receive security groups; they never modify one from another stack.
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from data_stack.config import AppConfig
+from data_stack.stacks._common import retention
+
+# MSK broker ports for IAM auth: 9098 inside the VPC; 14001-14100 are the multi-VPC
+# (PrivateLink) ports Firehose uses once multi-VPC connectivity is on.
+MSK_IAM_PORT = 9098
+MSK_MULTI_VPC_IAM_PORTS = (14001, 14100)
+
+
+class NetworkStack(cdk.Stack):
+    def __init__(self, scope: Construct, id: str, *, config: AppConfig, **kwargs) -> None:
+        super().__init__(scope, id, **kwargs)
+        prefix = config.prefix
+
+        self.vpc = ec2.Vpc(
+            self,
+            "AcmeVpc",
+            vpc_name=f"{prefix}-vpc",
+            ip_addresses=ec2.IpAddresses.cidr(config.network.cidr),
+            max_azs=config.network.max_azs,
+            nat_gateways=config.network.nat_gateways,
+            subnet_configuration=[
+                ec2.SubnetConfiguration(name="Public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24),
+                ec2.SubnetConfiguration(name="Private", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=24),
+            ],
+        )
+        flow_logs = logs.LogGroup(
+            self,
+            "VpcFlowLogs",
+            retention=retention(config.network.flow_log_retention_days),
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+        self.vpc.add_flow_log("FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs))
+
+        def group(cid: str, name: str, description: str) -> ec2.SecurityGroup:
+            return ec2.SecurityGroup(
+                self, cid, vpc=self.vpc, security_group_name=f"{prefix}-{name}", description=description, allow_all_outbound=True
+            )
+
+        self.msk_security_group = group("MskSecurityGroup", "msk-sg", "MSK brokers; also used by the Lambda MSK event poller")
+        self.producer_security_group = group("ProducerSecurityGroup", "producer-sg", "Producer Lambda (writes to MSK)")
+        self.consumer_security_group = group("ConsumerSecurityGroup", "consumer-sg", "KPI consumer Lambda (reads MSK via its event source mapping)")
+
+        iam_port = ec2.Port.tcp(MSK_IAM_PORT)
+        self.msk_security_group.add_ingress_rule(self.producer_security_group, iam_port, "Producer Lambda: SASL/IAM")
+        self.msk_security_group.add_ingress_rule(self.consumer_security_group, iam_port, "Consumer Lambda: SASL/IAM")
+        # Lambda's MSK event poller runs with the cluster's own subnets and security group.
+        self.msk_security_group.add_ingress_rule(self.msk_security_group, iam_port, "Lambda MSK event poller (cluster SG)")
+        # Firehose reaches the brokers through a managed multi-VPC connection in this VPC.
+        self.msk_security_group.add_ingress_rule(
+            ec2.Peer.ipv4(config.network.cidr),
+            ec2.Port.tcp_range(*MSK_MULTI_VPC_IAM_PORTS),
+            "Multi-VPC private connectivity (Firehose MSK source), SASL/IAM",
+        )
+
+        cdk.CfnOutput(self, "VpcId", value=self.vpc.vpc_id)
+        cdk.CfnOutput(self, "MskSecurityGroupId", value=self.msk_security_group.security_group_id)
+

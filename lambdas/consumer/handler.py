@@ -1,0 +1,135 @@
+"""KPI consumer Lambda (MSK event source mapping): one broadcast per batching window.
+
+Input: the MSK event (eventSource "aws:kafka"): records grouped by "topic-partition",
+each with base64 `key`/`value`, `timestamp` (ms), `partition`, `offset`.
+
+Each value is parsed as one JSON event. A record that is not (bad base64, bad UTF-8, bad
+JSON, not an object) is counted and logged with its reason and position, and skipped:
+it never fails the batch. The events feed acme_telemetry.kpis.compute for the window the
+batch spans; the snapshot goes out as a `kpi` message, and notable events (errors, long
+stalls) as a PII-free `feed` message (acme_telemetry.protocol refuses PII and frames over
+32 KB). Every connection in the DynamoDB table receives both; a GoneException (410)
+deletes that connection. A failure to reach DynamoDB fails the batch, so the event source
+mapping retries it and then sends it to its on-failure destination.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import os
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+import boto3
+import orjson
+
+from acme_telemetry import kpis, protocol
+
+log = logging.getLogger()
+log.setLevel(logging.INFO)
+
+LONG_STALL_MS = 2000
+
+
+def parse_records(event: dict[str, Any]) -> tuple[list[dict[str, Any]], list[int], list[dict[str, Any]]]:
+    """(events, kafka timestamps in ms, malformed [{position, reason}])."""
+    events: list[dict[str, Any]] = []
+    stamps: list[int] = []
+    malformed: list[dict[str, Any]] = []
+    for tp, records in (event.get("records") or {}).items():
+        for rec in records or []:
+            where = f"{tp}@{rec.get('offset')}" if isinstance(rec, dict) else tp
+            try:
+                if not isinstance(rec, dict) or not isinstance(rec.get("value"), str):
+                    raise ValueError("record has no base64 'value'")
+                raw = base64.b64decode(rec["value"], validate=True)
+                value = orjson.loads(raw)
+                if not isinstance(value, dict):
+                    raise ValueError(f"value is a JSON {type(value).__name__}, not an object")
+            except (ValueError, binascii.Error, orjson.JSONDecodeError) as exc:
+                malformed.append({"position": where, "reason": str(exc)[:200]})
+                continue
+            events.append(value)
+            if isinstance(rec.get("timestamp"), int):
+                stamps.append(rec["timestamp"])
+    return events, stamps, malformed
+
+
+def window_of(stamps: list[int], events: list[dict[str, Any]]) -> tuple[datetime, datetime]:
+    """The span the batch covers: Kafka record timestamps, else now."""
+    if stamps:
+        lo, hi = min(stamps), max(stamps) + 1
+        return (datetime.fromtimestamp(lo / 1000, timezone.utc), datetime.fromtimestamp(hi / 1000, timezone.utc))
+    now = datetime.now(timezone.utc)
+    return now, now
+
+
+def notable(e: dict[str, Any]) -> bool:
+    return bool(e.get("fatal")) or e.get("error_code") is not None or (e.get("rebuffer_duration_ms") or 0) >= LONG_STALL_MS
+
+
+def build_messages(events: list[dict[str, Any]], start: datetime, end: datetime) -> list[bytes]:
+    snapshot = kpis.compute(events, start, end)
+    messages = [protocol.encode(protocol.kpi_message(snapshot))]
+    feed = [e for e in events if notable(e)]
+    if feed:
+        limit = 50
+        while True:
+            try:
+                messages.append(protocol.encode(protocol.feed_message(feed, limit=limit)))
+                break
+            except protocol.ProtocolError:
+                if limit <= 1:
+                    raise
+                limit //= 2
+    return messages
+
+
+def connection_ids(table: Any) -> Iterable[str]:
+    kwargs: dict[str, Any] = {"ProjectionExpression": "connectionId"}
+    while True:
+        page = table.scan(**kwargs)
+        for item in page.get("Items", []):
+            yield item["connectionId"]
+        if "LastEvaluatedKey" not in page:
+            return
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def broadcast(messages: list[bytes], table: Any, api: Any) -> dict[str, int]:
+    stats = {"connections": 0, "sent": 0, "gone": 0, "failed": 0}
+    for cid in list(connection_ids(table)):
+        stats["connections"] += 1
+        for data in messages:
+            try:
+                api.post_to_connection(ConnectionId=cid, Data=data)
+                stats["sent"] += 1
+            except api.exceptions.GoneException:
+                table.delete_item(Key={"connectionId": cid})
+                stats["gone"] += 1
+                break
+            except Exception as exc:  # noqa: BLE001 - one bad client must not stop the rest
+                log.warning(json.dumps({"connection": cid, "error": repr(exc)[:200]}))
+                stats["failed"] += 1
+                break
+    return stats
+
+
+def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    events, stamps, malformed = parse_records(event)
+    for bad in malformed:
+        log.warning(json.dumps({"malformed_record": bad}))
+    result: dict[str, Any] = {"records": len(events) + len(malformed), "events": len(events), "malformed": len(malformed)}
+    if not events:
+        log.info(json.dumps(result))
+        return result
+    start, end = window_of(stamps, events)
+    messages = build_messages(events, start, end)
+    table = boto3.resource("dynamodb").Table(os.environ["CONNECTIONS_TABLE"])
+    api = boto3.client("apigatewaymanagementapi", endpoint_url=os.environ["WEBSOCKET_ENDPOINT"])
+    result.update(broadcast(messages, table, api))
+    log.info(json.dumps(result))
+    return result
