@@ -95,6 +95,8 @@ FIELDS: tuple[Field, ...] = (
     Field("error_code", "string", "Player error code on error events, null elsewhere.", nullable=True),
     Field("fatal", "boolean", "True when the error ended the session."),
     Field("cdn", "string", "CDN serving the session."),
+    Field("video_started", "boolean", "True once the first frame has rendered in this session (CTA-2066 video start); tells exits and failures before video start from later ones."),
+    Field("player_state", "string", "Player state after this event; one of PLAYER_STATES (after CMCD's sta)."),
 )
 
 FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in FIELDS)
@@ -102,6 +104,57 @@ BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
 PLAN_COLUMNS: tuple[str, ...] = FIELD_NAMES[:25]
 # Fields that must never reach a dashboard or any WebSocket message.
 PII_FIELDS: frozenset[str] = frozenset({"customer_id", "device_id", "session_id", "ip_address"})
+
+
+# --- enumerations: the simulator draws from them and the validator checks against them ---
+# The plan's five event types first, then the lifecycle events after CTA-2066 / Mux.
+EVENT_TYPES: tuple[str, ...] = (
+    "start",  # play attempt (CTA-2066 "play attempt"); seq 0 of every session
+    "pause",
+    "resume",
+    "stop",  # the viewer quits; before first_frame it is an exit before video start
+    "complete",  # the title played to its end
+    "first_frame",  # video start; carries startup_time_ms
+    "heartbeat",  # periodic, every heartbeat interval while the session lives
+    "rebuffer_start",
+    "rebuffer_end",  # carries rebuffer_duration_ms
+    "bitrate_change",  # ABR switched rung
+    "seek",  # position jumps (the only event where it may go backwards)
+    "error",  # carries error_code; fatal=true ends the session
+)
+# Events after which a session has ended (error only when fatal).
+TERMINAL_EVENT_TYPES: frozenset[str] = frozenset({"stop", "complete"})
+# Player states, after CMCD's `sta` key: starting (s), playing (p), paused (a),
+# rebuffering (r), ended (e), quit (q), failed (f).
+PLAYER_STATES: tuple[str, ...] = ("starting", "playing", "paused", "rebuffering", "ended", "quit", "failed")
+TITLE_TYPES: tuple[str, ...] = ("movie", "series", "documentary")
+DEVICE_TYPES: tuple[str, ...] = ("mobile", "web", "tv", "tablet")
+# device_type -> operating systems it can run (a tv never runs iOS).
+DEVICE_OS: dict[str, tuple[str, ...]] = {
+    "mobile": ("iOS", "Android"),
+    "tablet": ("iPadOS", "Android"),
+    "web": ("Windows", "macOS", "Linux", "ChromeOS"),
+    "tv": ("tvOS", "Roku", "Android TV", "Tizen", "webOS", "Fire OS"),
+}
+# Device types that may be 4K-capable; others top out below the 4K rung.
+UHD_DEVICE_TYPES: frozenset[str] = frozenset({"tv"})
+CONNECTION_TYPES: tuple[str, ...] = ("wifi", "mobile", "fiber", "cable", "dsl", "satellite")
+# The ABR ladder, after Apple's HLS authoring specification (16:9, H.264 up to 1080p,
+# HEVC for 2160p): (bitrate_kbps, quality label). quality follows the rung.
+ABR_LADDER: tuple[tuple[int, str], ...] = (
+    (145, "SD"),
+    (365, "SD"),
+    (730, "SD"),
+    (1100, "SD"),
+    (2000, "SD"),
+    (3000, "HD"),
+    (4500, "HD"),
+    (6000, "FHD"),
+    (7800, "FHD"),
+    (16800, "4K"),
+)
+QUALITY_LABELS: tuple[str, ...] = ("SD", "HD", "FHD", "4K")
+QUALITY_OF_BITRATE: dict[int, str] = dict(ABR_LADDER)
 
 
 def glue_columns() -> list[dict[str, str]]:

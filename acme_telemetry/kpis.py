@@ -1,0 +1,251 @@
+"""Windowed QoE KPIs from telemetry events, overall and sliced by device_type, connection_type and state.
+
+Definitions (after CTA-2066 "Streaming Quality of Experience Events, Properties and
+Metrics" and Mux Data's metric definitions). A window is [window_start, window_end);
+an event belongs to it by event_timestamp. Percentages are 0..100 and null when the
+denominator is zero.
+
+- events: events in the window.
+- concurrent_viewers: distinct sessions with at least one event in the window (every live
+  session sends a heartbeat each heartbeat interval, so for windows at least that long
+  this is the number of live sessions, as Mux's "current concurrent viewers").
+- play_attempts: `start` events (CTA-2066 play attempt: the viewer asked for playback).
+- video_start_failures: fatal `error` events before the first frame (video_started false).
+  video_start_failure_pct = video_start_failures / play_attempts * 100.
+- exits_before_video_start: `stop` events before the first frame: the viewer gave up
+  while waiting. exits_before_video_start_pct = exits / play_attempts * 100.
+  (Both ratios take numerator and denominator from the same window, so in a short
+  window a failure whose attempt fell in the previous window can push them past 100.)
+- startup_time_ms_p50 / _p95: nearest-rank percentiles of startup_time_ms of the
+  `first_frame` events (CTA-2066 video startup time: play attempt to first frame).
+- Time in a state: the time between two consecutive events of a session, both in the
+  window, counts as the state the earlier event left the player in (player_state).
+  The interval before a session's first event in the window is not counted; with a
+  heartbeat every H seconds that is at most H per session and window.
+- rebuffer_ratio: stall time / watch time, where stall time is the increase of the
+  cumulative buffering_duration_seconds over those intervals (stalls after the first
+  frame, seek-induced buffering excluded, as CTA-2066) and watch time is playing time plus
+  stall time (Mux "rebuffer percentage" as a fraction, 0..1).
+- rebuffers_per_minute: `rebuffer_start` events / watch time in minutes (Mux "rebuffer
+  frequency").
+- avg_bitrate_kbps: time-weighted average of bitrate_kbps over playing time (CTA-2066
+  average media bitrate): sum(bitrate x playing ms) / playing ms.
+- quality_share: share of playing time at each quality label (only labels seen; sums to 1).
+- playback_failures: fatal `error` events after the first frame (CTA-2066 playback failure).
+
+The snapshot carries no customer_id, device_id, session_id or ip_address, rounds its
+floats, and fits one 32 KB WebSocket frame even with all 51 state slices.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+from acme_telemetry.schema import QUALITY_LABELS
+
+SLICE_DIMENSIONS: tuple[str, ...] = ("device_type", "connection_type", "state")
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _iso(t: datetime) -> str:
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=timezone.utc)
+    t = t.astimezone(timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%S") + (".%03dZ" % (t.microsecond // 1000) if t.microsecond else "Z")
+
+
+def _ms(t: datetime) -> int:
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=timezone.utc)
+    d = t - _EPOCH
+    return (d.days * 86_400 + d.seconds) * 1000 + d.microseconds // 1000
+
+
+_SECOND_CACHE: dict[str, int] = {}
+
+
+def parse_ts_ms(value: Any) -> int | None:
+    """Epoch ms of 'YYYY-MM-DDTHH:MM:SS[.fff]Z', or None if it is not one."""
+    if not isinstance(value, str) or len(value) < 20 or value[-1] != "Z" or value[10] != "T":
+        return None
+    head = value[:19]
+    sec = _SECOND_CACHE.get(head)
+    if sec is None:
+        try:
+            dt = datetime.strptime(head, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+        except ValueError:
+            return None
+        if len(_SECOND_CACHE) > 100_000:
+            _SECOND_CACHE.clear()
+        sec = _SECOND_CACHE[head] = (dt - _EPOCH).days * 86_400 + (dt - _EPOCH).seconds
+    frac = value[19:-1]
+    if not frac:
+        return sec * 1000
+    if frac[0] != "." or not frac[1:].isdigit() or len(frac) > 10:
+        return None
+    return sec * 1000 + int((frac[1:] + "00")[:3])
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile: the smallest value with at least q% of values at or below it."""
+    if not values:
+        return None
+    v = sorted(values)
+    return float(v[max(0, math.ceil(q / 100.0 * len(v)) - 1)])
+
+
+class _Acc:
+    """Running sums for one KpiSet."""
+
+    __slots__ = ("events", "sessions", "attempts", "vsf", "ebvs", "startups", "played", "stalled", "rebuffers",
+                 "bitrate_ms", "quality_ms", "pbf")
+
+    def __init__(self) -> None:
+        self.events = 0
+        self.sessions: set[str] = set()
+        self.attempts = self.vsf = self.ebvs = self.rebuffers = self.pbf = 0
+        self.startups: list[int] = []
+        self.played = self.stalled = self.bitrate_ms = 0
+        self.quality_ms: dict[str, int] = {}
+
+    def kpis(self) -> dict[str, Any]:
+        watch = self.played + self.stalled
+        att = self.attempts
+
+        def r(x: float | None, nd: int) -> float | None:
+            return None if x is None else round(x, nd)
+
+        return {
+            "events": self.events,
+            "concurrent_viewers": len(self.sessions),
+            "play_attempts": att,
+            "video_start_failures": self.vsf,
+            "video_start_failure_pct": r(100.0 * self.vsf / att, 3) if att else None,
+            "exits_before_video_start": self.ebvs,
+            "exits_before_video_start_pct": r(100.0 * self.ebvs / att, 3) if att else None,
+            "startup_time_ms_p50": percentile(self.startups, 50),
+            "startup_time_ms_p95": percentile(self.startups, 95),
+            "rebuffer_ratio": r(self.stalled / watch, 6) if watch else None,
+            "rebuffers_per_minute": r(self.rebuffers * 60_000 / watch, 4) if watch else None,
+            "avg_bitrate_kbps": r(self.bitrate_ms / self.played, 1) if self.played else None,
+            "quality_share": {q: round(self.quality_ms[q] / self.played, 4) for q in QUALITY_LABELS if self.quality_ms.get(q)}
+            if self.played
+            else {},
+            "playback_failures": self.pbf,
+        }
+
+
+class KpiWindow:
+    """Accumulates the events of one window; snapshot() gives the KPI dict (see module doc).
+
+    add() never raises on bad input: an event that is not a dict with the fields the KPIs
+    need, or whose timestamp is outside the window, is counted in `rejected` / `outside`
+    and otherwise ignored. Events of one session must arrive in order (Kafka keys by
+    session); an event not later than the session's previous one adds no interval.
+    """
+
+    def __init__(self, window_start: datetime, window_end: datetime):
+        self.window_start = window_start
+        self.window_end = window_end
+        self._ws, self._we = _ms(window_start), _ms(window_end)
+        if self._we <= self._ws:
+            raise ValueError(f"window_end {window_end} must be after window_start {window_start}")
+        self._overall = _Acc()
+        self._by: dict[str, dict[str, _Acc]] = {d: {} for d in SLICE_DIMENSIONS}
+        # session_id -> (ts_ms, player_state, bitrate_kbps, quality, stall_ms, accumulators)
+        self._last: dict[str, tuple] = {}
+        self.rejected = 0
+        self.outside = 0
+
+    def add(self, event: dict[str, Any]) -> bool:
+        """Count one event; False if it was rejected or outside the window."""
+        try:
+            ts = parse_ts_ms(event["event_timestamp"])
+            sid = event["session_id"]
+            etype = event["event_type"]
+            state = event["player_state"]
+            bitrate = event["bitrate_kbps"]
+            quality = event["quality"]
+            stall = event["buffering_duration_seconds"]
+            started = event["video_started"]
+            slices = [event[d] for d in SLICE_DIMENSIONS]
+        except (KeyError, TypeError):
+            self.rejected += 1
+            return False
+        if (
+            ts is None
+            or not isinstance(sid, str)
+            or not isinstance(etype, str)
+            or isinstance(bitrate, bool)
+            or not isinstance(bitrate, int)
+            or isinstance(stall, bool)
+            or not isinstance(stall, (int, float))
+            or not all(isinstance(s, str) for s in slices)
+        ):
+            self.rejected += 1
+            return False
+        if not (self._ws <= ts < self._we):
+            self.outside += 1
+            return False
+        stall_ms = int(round(stall * 1000))
+        prev = self._last.get(sid)
+        if prev is None:
+            accs = [self._overall]
+            for dim, value in zip(SLICE_DIMENSIONS, slices):
+                by = self._by[dim]
+                acc = by.get(value)
+                if acc is None:
+                    acc = by[value] = _Acc()
+                accs.append(acc)
+        else:
+            accs = prev[5]
+        startup = event.get("startup_time_ms") if etype == "first_frame" else None
+        fatal = etype == "error" and event.get("fatal") is True
+        for acc in accs:
+            acc.events += 1
+            acc.sessions.add(sid)
+            if etype == "start":
+                acc.attempts += 1
+            elif etype == "rebuffer_start":
+                acc.rebuffers += 1
+            elif etype == "stop" and started is False:
+                acc.ebvs += 1
+            elif fatal:
+                if started is True:
+                    acc.pbf += 1
+                else:
+                    acc.vsf += 1
+            if isinstance(startup, int) and not isinstance(startup, bool):
+                acc.startups.append(startup)
+        if prev is not None and ts > prev[0]:
+            dt = ts - prev[0]
+            dstall = stall_ms - prev[4]
+            for acc in accs:
+                if prev[1] == "playing":
+                    acc.played += dt
+                    acc.bitrate_ms += prev[2] * dt
+                    acc.quality_ms[prev[3]] = acc.quality_ms.get(prev[3], 0) + dt
+                if dstall > 0:
+                    acc.stalled += dstall
+        if prev is None or ts > prev[0]:
+            self._last[sid] = (ts, state, bitrate, quality, stall_ms, accs)
+        return True
+
+    def snapshot(self) -> dict[str, Any]:
+        """The KPI dict of docs/contracts.md: window bounds, overall, and by slice."""
+        return {
+            "window_start": _iso(self.window_start),
+            "window_end": _iso(self.window_end),
+            "overall": self._overall.kpis(),
+            "by": {dim: {v: acc.kpis() for v, acc in sorted(self._by[dim].items())} for dim in SLICE_DIMENSIONS},
+        }
+
+
+def compute(events: Iterable[dict[str, Any]], window_start: datetime, window_end: datetime) -> dict[str, Any]:
+    """KPIs of the events with window_start <= event_timestamp < window_end (others are ignored)."""
+    w = KpiWindow(window_start, window_end)
+    for e in events:
+        w.add(e)
+    return w.snapshot()
