@@ -181,6 +181,11 @@ class Hub:
 
     def stats(self) -> dict[str, int]:
         queued = [len(c.queue) for c in self._clients.values()]
+        buffered = []
+        for c in self._clients.values():
+            transport = getattr(c.ws, "transport", None)
+            if transport is not None and hasattr(transport, "get_write_buffer_size"):
+                buffered.append(transport.get_write_buffer_size())
         return {
             "clients": len(self._clients),
             "published": self.published,
@@ -189,6 +194,7 @@ class Hub:
             "retained_kpis": len(self._kpis),
             "max_queued": max(queued, default=0),
             "queued_total": sum(queued),
+            "max_buffered_bytes": max(buffered, default=0),  # in the socket's user-space write buffer
         }
 
     def _enqueue(self, client: Client, data: bytes) -> None:
