@@ -128,8 +128,9 @@ def write_object(root: Path, key: str, lines: Iterable[bytes], *, compresslevel:
     tmp = final.with_name("." + final.name + _TMP_SUFFIX)
     with open(tmp, "wb") as raw:
         with gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=compresslevel, mtime=0) as gz:
-            for line in lines:
-                gz.write(line)
+            lines = list(lines)
+            if lines:
+                gz.write(b"\n".join(lines))
                 gz.write(b"\n")
         raw.flush()
         os.fsync(raw.fileno())

@@ -96,6 +96,8 @@ class LakeWriter:
         self.consumer_overrides = consumer_overrides or {}
         self.stats = WriterStats()
         self.event_ids: set[str] | None = set() if track_event_ids else None
+        # (topic, partition) -> next offset whose records are all durable in the lake
+        self.durable_offsets: dict[tuple[str, int], int] = {}
         self._consumer = None
         self._lock = threading.Lock()
         self._reset_buffer()
@@ -167,6 +169,7 @@ class LakeWriter:
                 key = lake.error_partition_path(reason, arrival) + lake.object_name(arrival)
                 lake.write_object(self.lake_dir, key, lines)
             # Everything above is durable: the offsets may move past it now.
+            self.durable_offsets.update(self._offsets)
             self._commit(dict(self._offsets))
             s = self.stats
             s.events_written += len(self._lines)

@@ -1,0 +1,244 @@
+"""The dashboard feed: consumer group `acme-dashboard` -> KPI windows -> the WebSocket hub.
+
+Events are grouped into tumbling event-time windows of `window_s` seconds
+(acme_telemetry.kpis.KpiWindow). A window closes when the watermark passes its end:
+the watermark is the smallest, over the partitions that are delivering, of the largest
+event time seen on that partition, minus `lateness_s` (so one partition running ahead of
+another does not close a window early). When nothing arrives for `idle_flush_s` seconds of
+wall clock, every open window closes. A closed window becomes one `kpi` message; an event
+for an already closed window is counted as late and dropped.
+
+Notable events (errors, long rebuffers) are published as `feed` messages, PII-free
+(protocol.feed_item), at most once per `feed_every_s`.
+
+The sink is anything with publish_threadsafe(data: bytes, kind: str), e.g. local.hub.Hub.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Protocol
+
+import orjson
+
+from acme_telemetry import protocol
+from acme_telemetry.kafka import KafkaSettings, make_consumer
+from acme_telemetry.schema import TOPIC
+
+log = logging.getLogger(__name__)
+
+GROUP_ID = "acme-dashboard"
+LONG_REBUFFER_MS = 2000
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+class Sink(Protocol):
+    def publish_threadsafe(self, data: bytes, kind: str) -> None: ...
+
+
+def parse_ts(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+def is_notable(event: dict[str, Any]) -> bool:
+    et = event.get("event_type")
+    if et == "error" or event.get("fatal") is True:
+        return True
+    return et == "rebuffer_end" and (event.get("rebuffer_duration_ms") or 0) >= LONG_REBUFFER_MS
+
+
+class KpiAggregator:
+    """Event-time windows with a per-partition watermark. Pure logic: no Kafka, no clock reads
+    except through `now` (monotonic seconds), so tests drive it directly."""
+
+    def __init__(
+        self,
+        emit: Callable[[bytes, str], None],
+        *,
+        window_s: float = 5.0,
+        lateness_s: float = 2.0,
+        idle_flush_s: float = 3.0,
+        partition_idle_s: float = 3.0,
+        feed_every_s: float = 1.0,
+        window_factory: Callable[[datetime, datetime], Any] | None = None,
+        now: Callable[[], float] = time.monotonic,
+    ):
+        if window_s <= 0:
+            raise ValueError(f"window_s must be > 0, got {window_s}")
+        if window_factory is None:
+            from acme_telemetry.kpis import KpiWindow
+
+            window_factory = KpiWindow
+        self.emit = emit
+        self.window = timedelta(seconds=window_s)
+        self.lateness = timedelta(seconds=lateness_s)
+        self.idle_flush_s = idle_flush_s
+        self.partition_idle_s = partition_idle_s
+        self.feed_every_s = feed_every_s
+        self.window_factory = window_factory
+        self.now = now
+        self.open: dict[datetime, Any] = {}
+        self.closed_until: datetime | None = None  # every window ending at or before this is closed
+        self.partition_max: dict[Any, datetime] = {}
+        self.partition_seen: dict[Any, float] = {}
+        self.last_event_at: float | None = None
+        self.notable: deque[dict[str, Any]] = deque(maxlen=50)
+        self._feed_dirty = False
+        self._last_feed = 0.0
+        self.events = 0
+        self.late = 0
+        self.bad = 0
+        self.windows_emitted = 0
+
+    def _window_start(self, t: datetime) -> datetime:
+        w = self.window.total_seconds()
+        secs = (t - _EPOCH).total_seconds()
+        return _EPOCH + timedelta(seconds=(secs // w) * w)
+
+    def add(self, event: dict[str, Any], partition: Any = 0) -> None:
+        t = parse_ts(event.get("event_timestamp"))
+        if t is None:
+            self.bad += 1
+            return
+        start = self._window_start(t)
+        if self.closed_until is not None and start + self.window <= self.closed_until:
+            self.late += 1
+            return
+        win = self.open.get(start)
+        if win is None:
+            win = self.open[start] = self.window_factory(start, start + self.window)
+        win.add(event)
+        self.events += 1
+        now = self.now()
+        self.last_event_at = now
+        self.partition_seen[partition] = now
+        if partition not in self.partition_max or t > self.partition_max[partition]:
+            self.partition_max[partition] = t
+        if is_notable(event):
+            self.notable.append(protocol.feed_item(event))
+            self._feed_dirty = True
+
+    def watermark(self) -> datetime | None:
+        now = self.now()
+        active = [m for p, m in self.partition_max.items() if now - self.partition_seen[p] < self.partition_idle_s]
+        if not active:
+            active = list(self.partition_max.values())
+        return (min(active) - self.lateness) if active else None
+
+    def tick(self) -> int:
+        """Close the windows the watermark (or idleness) has passed; publish feed. Returns kpi count."""
+        n = 0
+        idle = self.last_event_at is not None and self.now() - self.last_event_at >= self.idle_flush_s
+        wm = self.watermark()
+        for start in sorted(self.open):
+            end = start + self.window
+            if idle or (wm is not None and end <= wm):
+                self._close(start)
+                n += 1
+        if self._feed_dirty and self.now() - self._last_feed >= self.feed_every_s:
+            self.flush_feed()
+        return n
+
+    def _close(self, start: datetime) -> None:
+        win = self.open.pop(start)
+        end = start + self.window
+        if self.closed_until is None or end > self.closed_until:
+            self.closed_until = end
+        try:
+            data = protocol.encode(protocol.kpi_message(win.snapshot()))
+        except protocol.ProtocolError:
+            log.exception("KPI window %s could not be encoded; skipped", start.isoformat())
+            return
+        self.windows_emitted += 1
+        self.emit(data, "kpi")
+
+    def flush_feed(self) -> None:
+        if not self.notable:
+            return
+        self._feed_dirty = False
+        self._last_feed = self.now()
+        self.emit(protocol.encode(protocol.feed_message(list(self.notable))), "feed")
+
+    def close_all(self) -> None:
+        for start in sorted(self.open):
+            self._close(start)
+        if self._feed_dirty:
+            self.flush_feed()
+
+
+class DashboardFeed:
+    """Consume the topic (latest offsets, no commits: the dashboard shows what is live)."""
+
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        sink: Sink,
+        *,
+        topic: str = TOPIC,
+        group_id: str = GROUP_ID,
+        from_beginning: bool = False,
+        **aggregator_options: Any,
+    ):
+        self.settings = settings.with_client_id("acme-dashboard")
+        self.sink = sink
+        self.topic = topic
+        self.group_id = group_id
+        self.from_beginning = from_beginning
+        self.aggregator = KpiAggregator(sink.publish_threadsafe, **aggregator_options)
+        self.ready = threading.Event()  # set once partitions are assigned and positioned
+
+    def run(self, stop: threading.Event) -> None:
+        from kafka import ConsumerRebalanceListener
+
+        feed = self
+
+        class _Listener(ConsumerRebalanceListener):
+            def on_partitions_revoked(self, revoked):
+                pass
+
+            def on_partitions_assigned(self, assigned):
+                if assigned:
+                    feed.ready.set()
+
+        consumer = make_consumer(
+            self.settings, self.group_id,
+            auto_offset_reset="earliest" if self.from_beginning else "latest",
+            max_poll_records=2000, fetch_max_wait_ms=200, session_timeout_ms=10_000, heartbeat_interval_ms=2_000,
+        )
+        consumer.subscribe([self.topic], listener=_Listener())
+        agg = self.aggregator
+        try:
+            while not stop.is_set():
+                batches = consumer.poll(timeout_ms=200)
+                if not self.ready.is_set() and consumer.assignment():
+                    for tp in consumer.assignment():
+                        consumer.position(tp)  # resolve 'latest' now, before anyone produces
+                    self.ready.set()
+                for tp, records in batches.items():
+                    for rec in records:
+                        try:
+                            event = orjson.loads(rec.value)
+                        except (orjson.JSONDecodeError, TypeError):
+                            agg.bad += 1
+                            continue
+                        if isinstance(event, dict):
+                            agg.add(event, tp.partition)
+                        else:
+                            agg.bad += 1
+                agg.tick()
+            agg.close_all()
+        finally:
+            try:
+                consumer.close(autocommit=False)
+            except Exception:  # noqa: BLE001
+                log.exception("closing the dashboard consumer failed")
