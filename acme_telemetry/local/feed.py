@@ -196,6 +196,7 @@ class DashboardFeed:
         self.from_beginning = from_beginning
         self.aggregator = KpiAggregator(sink.publish_threadsafe, **aggregator_options)
         self.ready = threading.Event()  # set once partitions are assigned and positioned
+        self.positions: dict[int, int] = {}  # partition -> next offset to read
 
     def run(self, stop: threading.Event) -> None:
         from kafka import ConsumerRebalanceListener
@@ -225,6 +226,8 @@ class DashboardFeed:
                         consumer.position(tp)  # resolve 'latest' now, before anyone produces
                     self.ready.set()
                 for tp, records in batches.items():
+                    if records:
+                        self.positions[tp.partition] = records[-1].offset + 1
                     for rec in records:
                         try:
                             event = orjson.loads(rec.value)
@@ -237,6 +240,7 @@ class DashboardFeed:
                             agg.bad += 1
                 agg.tick()
             agg.close_all()
+            self.closed = True
         finally:
             try:
                 consumer.close(autocommit=False)

@@ -325,12 +325,21 @@ class Pipeline:
             self.stop.set()
             await loop.run_in_executor(None, producer.join, 60)
             self.writer_stop.set()
+            if self.feed is not None and self.all_durable():
+                # Let the dashboard see every event before its last windows close.
+                deadline = time.monotonic() + 30
+                ends = self.producer_stats.end_offsets
+                while time.monotonic() < deadline and any(
+                    self.feed.positions.get(p, 0) < end for p, end in ends.items()
+                ):
+                    await asyncio.sleep(0.1)
             self.feed_stop.set()
             for t in self.threads:
                 await loop.run_in_executor(None, t.join, 60)
             done.set()
             await status
             if server is not None:
+                await asyncio.sleep(0.5)  # let the last kpi/feed frames reach connected pages
                 server.close()
                 await server.wait_closed()
             if self.broker is not None:

@@ -318,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--buffer-interval", type=float, default=cfg.firehose.buffer_interval_s, metavar="S")
     p.add_argument("--buffer-size-mb", type=float, default=cfg.firehose.buffer_size_mb, metavar="MB")
     p.add_argument("--topic", default=TOPIC)
+    p.add_argument("--group", default=GROUP_ID)
     p.add_argument("--log-file", type=Path)
     args = p.parse_args(argv)
     logging.basicConfig(
@@ -331,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     writer = LakeWriter(
         KafkaSettings.local(args.bootstrap_servers), args.lake,
         buffer_interval_s=args.buffer_interval, buffer_size_mb=args.buffer_size_mb, topic=args.topic,
+        group_id=args.group, instance_id=f"{args.group}-1",
     )
     stats = writer.run(stop)
     print(lake.orjson.dumps(stats.as_dict()).decode(), file=sys.stderr)
