@@ -6,12 +6,9 @@ the broker's start-up once. The broker also has an unsecured-JWS OAUTHBEARER lis
 
 from __future__ import annotations
 
-import gzip
 import itertools
 import socket
-from pathlib import Path
 
-import orjson
 import pytest
 
 from acme_telemetry.kafka import KafkaSettings, ensure_topic
@@ -47,19 +44,3 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def lake_events(lake: Path) -> list[dict]:
-    out = []
-    for f in sorted((lake / "telemetry").glob("*/*/*/*/*.gz")):
-        with gzip.open(f) as fh:
-            out += [orjson.loads(line) for line in fh if line.strip()]
-    return out
-
-
-def error_records(lake: Path) -> list[dict]:
-    out = []
-    for f in sorted((lake / "errors").glob("*/*/*/*/*/*.gz")):
-        with gzip.open(f) as fh:
-            out += [{**orjson.loads(line), "_path": str(f.relative_to(lake))} for line in fh if line.strip()]
-    return out
