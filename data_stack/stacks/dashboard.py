@@ -188,6 +188,7 @@ class DashboardStack(cdk.Stack):
                 "DashboardSite",
                 site_dir=site_dir or Path("dashboard/dist"),
                 websocket_url=self.stage.url,
+                window_seconds=float(dash.batching_window_s),
             )
         # <<< DashboardSite hook
 

@@ -105,7 +105,8 @@ class DataLakeStack(cdk.Stack):
             ),
         )
 
-        data_bucket_name = self.data_bucket.bucket_name
+        # Literal names (they are deterministic), so the table reads as it will deploy.
+        data_bucket_name = bucket_name(self, config.data_bucket_name)
         self.table = glue.CfnTable(
             self,
             "StreamingEventsTable",
@@ -135,6 +136,7 @@ class DataLakeStack(cdk.Stack):
             ),
         )
         self.table.add_resource_dependency(self.database)
+        self.table.node.add_dependency(self.data_bucket)
 
         self.workgroup = athena.CfnWorkGroup(
             self,
@@ -148,7 +150,7 @@ class DataLakeStack(cdk.Stack):
                 publish_cloud_watch_metrics_enabled=True,
                 bytes_scanned_cutoff_per_query=10 * 1024**3,
                 result_configuration=athena.CfnWorkGroup.ResultConfigurationProperty(
-                    output_location=f"s3://{self.results_bucket.bucket_name}/results/",
+                    output_location=f"s3://{bucket_name(self, config.athena_results_bucket_name)}/results/",
                     encryption_configuration=athena.CfnWorkGroup.EncryptionConfigurationProperty(encryption_option="SSE_S3"),
                 ),
             ),

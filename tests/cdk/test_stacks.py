@@ -1,0 +1,325 @@
+"""Template assertions for the five stacks: the plan's defects (items 1-15 of issue 2)
+and the key properties. Each `item N` test fails on the plan's version of that part."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+import pytest
+from aws_cdk.assertions import Match
+
+from acme_telemetry import lake, schema
+from data_stack.config import SUPPORTED_KAFKA_VERSIONS
+from data_stack.queries import README_QUERY
+
+# Lambda's reserved environment variables (Lambda rejects them at deploy).
+RESERVED_ENV = {
+    "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+    "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
+}
+STACKS = {"AcmeNetworkStack", "AcmeMskStack", "AcmeDataLakeStack", "AcmeDataGenStack", "AcmeDashboardStack"}
+
+
+def fn_by_name(s, suffix):
+    for sid, lid, res in s.all_resources("AWS::Lambda::Function"):
+        if res["Properties"].get("FunctionName") == f"{s.config.prefix}-{suffix}":
+            return sid, lid, res
+    raise AssertionError(f"no function {suffix}")
+
+
+def statements(s, stack_id):
+    for lid, pol in {**s.resources(stack_id, "AWS::IAM::Policy")}.items():
+        for st in pol["Properties"]["PolicyDocument"]["Statement"]:
+            yield lid, pol, st
+
+
+def as_list(x):
+    return x if isinstance(x, list) else [x]
+
+
+def test_five_stacks_with_the_plan_names(any_profile):
+    s = any_profile
+    assert set(s.templates) == STACKS
+    assert s.resources("AcmeMskStack", "AWS::MSK::Cluster")["MskCluster"]["Properties"]["ClusterName"] == "acme-msk-cluster"
+    buckets = [b["Properties"].get("BucketName") for _, _, b in s.all_resources("AWS::S3::Bucket")]
+    named = [b for b in buckets if b]
+    assert {"acme-telemetry-data-123456789012-us-west-2", "acme-msk-logs-123456789012-us-west-2"} <= set(named)
+    assert all(b.endswith("-123456789012-us-west-2") for b in named)
+
+
+def test_three_azs_for_prod_without_credentials(prod, dev):
+    def private_subnets(s):
+        return [k for k in s.resources("AcmeNetworkStack", "AWS::EC2::Subnet") if "Private" in k]
+
+    assert len(private_subnets(prod)) == 3
+    assert len(private_subnets(dev)) == 2
+    cluster = prod.resources("AcmeMskStack", "AWS::MSK::Cluster")["MskCluster"]["Properties"]
+    assert len(cluster["BrokerNodeGroupInfo"]["ClientSubnets"]) == 3
+    assert cluster["NumberOfBrokerNodes"] == 3
+
+
+# --- item 1: AWS_REGION is reserved ------------------------------------------------------
+def test_item1_no_lambda_sets_aws_region(any_profile):
+    fns = list(any_profile.all_resources("AWS::Lambda::Function"))
+    assert len(fns) >= 8
+    for _, lid, fn in fns:
+        env = fn["Properties"].get("Environment", {}).get("Variables", {})
+        assert not (RESERVED_ENV & set(env)), f"{lid} sets a reserved variable: {sorted(env)}"
+
+
+# --- item 2: bootstrap brokers from GetBootstrapBrokers, real cross-stack reference ---------
+def test_item2_bootstrap_servers_imported_from_get_bootstrap_brokers(dev):
+    _, _, producer = fn_by_name(dev, "producer")
+    value = producer["Properties"]["Environment"]["Variables"]["BOOTSTRAP_SERVERS"]
+    assert set(value) == {"Fn::ImportValue"}, value
+    export_name = value["Fn::ImportValue"]
+    outputs = dev.templates["AcmeMskStack"]["Outputs"]
+    exported = [o for o in outputs.values() if o.get("Export", {}).get("Name") == export_name]
+    assert exported and exported[0]["Value"] == {"Fn::GetAtt": ["MultiVpcConnectivity", "BootstrapBrokerStringSaslIam"]}
+    for sid, text in ((k, json.dumps(t)) for k, t in dev.templates.items()):
+        assert not re.search(r'"Fn::GetAtt": \["[^"]+", "BootstrapBrokers"\]', text), f"{sid} reads a BootstrapBrokers attribute MSK does not have"
+
+
+# --- item 3: no cross-stack security-group ingress (cycle) --------------------------------
+def test_item3_security_groups_and_rules_only_in_network(any_profile):
+    s = any_profile
+    for sid in STACKS - {"AcmeNetworkStack"}:
+        for t in ("AWS::EC2::SecurityGroup", "AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress"):
+            assert not s.resources(sid, t), f"{sid} creates {t}"
+    ingress = s.resources("AcmeNetworkStack", "AWS::EC2::SecurityGroupIngress")
+    sources = {json.dumps(r["Properties"].get("SourceSecurityGroupId")) for r in ingress.values()}
+    assert any("ProducerSecurityGroup" in x for x in sources) and any("ConsumerSecurityGroup" in x for x in sources)
+    assert all(r["Properties"]["FromPort"] != -1 for r in ingress.values())
+    # the Network stack depends on nothing, so no cycle can run through it
+    assert [d.stack_name for d in s.stacks.network.dependencies] == []
+
+
+# --- item 4: the topic is declared ------------------------------------------------------
+def test_item4_topic_declared_from_config(any_profile):
+    s = any_profile
+    topics = s.resources("AcmeMskStack", "AWS::MSK::Topic")
+    assert len(topics) == 1
+    t = next(iter(topics.values()))["Properties"]
+    assert t["TopicName"] == schema.TOPIC == s.config.topic.name
+    assert t["PartitionCount"] == s.config.topic.partitions
+    assert t["ReplicationFactor"] == s.config.topic.replication_factor
+    configs = json.loads(base64.b64decode(t["Configs"]))
+    assert configs["retention.ms"] == str(s.config.topic.retention_hours * 3_600_000)
+    assert configs["min.insync.replicas"] == str(s.config.topic.min_insync_replicas)
+
+
+# --- item 5: multi-VPC connectivity after ACTIVE + cluster policy, stream after both -------
+def test_item5_connectivity_custom_resource_waits_and_policy_grants_firehose(dev):
+    msk = dev.templates["AcmeMskStack"]["Resources"]
+    cr = msk["MultiVpcConnectivity"]
+    assert cr["Type"] == "Custom::MskMultiVpcConnectivity"
+    assert cr["Properties"]["ClusterArn"] == {"Fn::GetAtt": ["MskCluster", "Arn"]}
+    assert "FirehoseClusterPolicy" in cr["DependsOn"]
+    # a waiter state machine means an isComplete handler polls until the update is done
+    assert dev.resources("AcmeMskStack", "AWS::StepFunctions::StateMachine")
+    handlers = [f["Properties"]["Handler"] for _, _, f in dev.all_resources("AWS::Lambda::Function")]
+    assert "handler.is_complete" in handlers and "handler.on_event" in handlers
+    policy = msk["FirehoseClusterPolicy"]["Properties"]["Policy"]["Statement"][0]
+    assert policy["Principal"] == {"Service": "firehose.amazonaws.com"}
+    assert "kafka:CreateVpcConnection" in policy["Action"]
+    stream = next(iter(dev.resources("AcmeDataGenStack", "AWS::KinesisFirehose::DeliveryStream").values()))
+    arn = stream["Properties"]["MSKSourceConfiguration"]["MSKClusterARN"]
+    export = arn["Fn::ImportValue"]
+    out = [o for o in dev.templates["AcmeMskStack"]["Outputs"].values() if o.get("Export", {}).get("Name") == export]
+    assert out[0]["Value"] == {"Fn::GetAtt": ["MultiVpcConnectivity", "ClusterArn"]}
+    assert stream["Properties"]["MSKSourceConfiguration"]["AuthenticationConfiguration"]["Connectivity"] == "PRIVATE"
+
+
+# --- item 6: newline between records ----------------------------------------------------
+def test_item6_append_delimiter_processor(dev):
+    stream = next(iter(dev.resources("AcmeDataGenStack", "AWS::KinesisFirehose::DeliveryStream").values()))["Properties"]
+    dest = stream["ExtendedS3DestinationConfiguration"]
+    procs = dest["ProcessingConfiguration"]
+    assert procs["Enabled"] is True
+    assert [p["Type"] for p in procs["Processors"]] == ["AppendDelimiterToRecord"]
+    assert dest["CompressionFormat"] == "GZIP"
+    assert dest["BufferingHints"] == {"IntervalInSeconds": dev.config.firehose.buffer_interval_s, "SizeInMBs": dev.config.firehose.buffer_size_mb}
+
+
+# --- item 7: partition projection matching the prefix, Athena workgroup and queries -------
+def test_item7_projection_matches_firehose_prefix(dev):
+    table = next(iter(dev.resources("AcmeDataLakeStack", "AWS::Glue::Table").values()))["Properties"]["TableInput"]
+    p = table["Parameters"]
+    assert p["projection.enabled"] == "true"
+    for key, digits in (("year", "4"), ("month", "2"), ("day", "2"), ("hour", "2")):
+        assert p[f"projection.{key}.type"] == "integer" and p[f"projection.{key}.digits"] == digits
+    bucket = "acme-telemetry-data-123456789012-us-west-2"
+    template = p["storage.location.template"]
+    assert template == f"s3://{bucket}/" + lake.PROJECTION_LOCATION_SUFFIX
+    # The Firehose prefix, with its timestamp namespaces swapped for projection variables,
+    # is exactly the projection template: Athena finds every object Firehose writes.
+    stream = next(iter(dev.resources("AcmeDataGenStack", "AWS::KinesisFirehose::DeliveryStream").values()))["Properties"]
+    prefix = stream["ExtendedS3DestinationConfiguration"]["Prefix"]
+    as_projection = re.sub(r"!\{timestamp:(yyyy|MM|dd|HH)\}", lambda m: "${" + {"yyyy": "year", "MM": "month", "dd": "day", "HH": "hour"}[m[1]] + "}", prefix)
+    assert f"s3://{bucket}/" + as_projection == template
+    assert [c["Name"] for c in table["StorageDescriptor"]["Columns"]] == list(schema.FIELD_NAMES)
+    assert [c["Name"] for c in table["PartitionKeys"]] == ["year", "month", "day", "hour"]
+
+
+def test_item7_athena_workgroup_enforced_encrypted_and_readme_query(dev):
+    wg = next(iter(dev.resources("AcmeDataLakeStack", "AWS::Athena::WorkGroup").values()))["Properties"]
+    conf = wg["WorkGroupConfiguration"]
+    assert conf["EnforceWorkGroupConfiguration"] is True
+    assert conf["ResultConfiguration"]["EncryptionConfiguration"]["EncryptionOption"] == "SSE_S3"
+    assert conf["ResultConfiguration"]["OutputLocation"].startswith("s3://acme-athena-results-")
+    queries = [q["Properties"]["QueryString"] for q in dev.resources("AcmeDataLakeStack", "AWS::Athena::NamedQuery").values()]
+    assert README_QUERY in queries
+    assert README_QUERY == ("SELECT event_type, COUNT(*) AS count FROM acme_telemetry.streaming_events "
+                            "WHERE year = '2026' AND month = '01' GROUP BY event_type;")
+
+
+# --- item 8: a supported Kafka version ---------------------------------------------------
+def test_item8_kafka_version_supported(any_profile):
+    v = any_profile.resources("AcmeMskStack", "AWS::MSK::Cluster")["MskCluster"]["Properties"]["KafkaVersion"]
+    assert v == any_profile.config.msk.kafka_version and v in SUPPORTED_KAFKA_VERSIONS and v != "3.5.1"
+    assert any_profile.config.local_kafka_release.startswith(v.removesuffix("x"))
+
+
+# --- item 9: no deprecated runtimes ---------------------------------------------------------
+def test_item9_runtimes(any_profile):
+    for _, lid, fn in any_profile.all_resources("AWS::Lambda::Function"):
+        rt = fn["Properties"]["Runtime"]
+        if rt.startswith("python"):
+            assert tuple(map(int, rt.removeprefix("python").split("."))) >= (3, 12), (lid, rt)
+        else:  # only CDK's own framework functions (custom-resource providers) are Node.js
+            assert lid.startswith(("ConnectivityProviderframework", "Custom")), (lid, rt)
+            assert int(rt.removeprefix("nodejs").split(".")[0]) >= 20, (lid, rt)
+    ours = [f for _, _, f in any_profile.all_resources("AWS::Lambda::Function") if f["Properties"]["Handler"].startswith("handler.")]
+    assert len(ours) == 9 and {f["Properties"]["Runtime"] for f in ours} == {"python3.12"}
+
+
+# --- item 10: dependencies are bundled --------------------------------------------------
+def test_item10_producer_asset_has_dependencies_but_not_the_sdk(dev):
+    _, _, producer = fn_by_name(dev, "producer")
+    meta = producer["Metadata"]["aws:asset:path"]
+    asset = dev.outdir / meta
+    assert (asset / "handler.py").is_file()
+    assert (asset / "acme_telemetry" / "kafka.py").is_file()
+    assert (asset / "kafka").is_dir() and (asset / "aws_msk_iam_sasl_signer").is_dir()
+    assert not (asset / "boto3").exists() and not (asset / "botocore").exists()
+    assert not list(asset.rglob("*.pyc"))
+    assert producer["Properties"]["Handler"] == "handler.handler"
+
+
+def test_item10_every_function_asset_has_its_handler(dev):
+    for _, lid, fn in dev.all_resources("AWS::Lambda::Function"):
+        if fn["Properties"]["Handler"].startswith("handler."):
+            asset = dev.outdir / fn["Metadata"]["aws:asset:path"]
+            assert (asset / "handler.py").is_file() and (asset / "acme_telemetry" / "__init__.py").is_file(), lid
+
+
+# --- item 13: IAM scoped to cluster/topic/group -------------------------------------------
+def test_item13_no_kafka_action_on_star(any_profile):
+    s = any_profile
+    for sid in STACKS:
+        for lid, _, st in statements(s, sid):
+            actions = as_list(st["Action"])
+            if any(a.startswith(("kafka-cluster:", "kafka:")) for a in actions):
+                assert "*" not in as_list(st["Resource"]), (sid, lid, actions)
+
+
+def _actions_of_role(s, stack_id, role_fragment):
+    found = set()
+    for lid, pol, st in statements(s, stack_id):
+        if any(role_fragment in json.dumps(r) for r in pol["Properties"].get("Roles", [])):
+            found.update(as_list(st["Action"]))
+    return found
+
+
+def test_item13_producer_and_consumer_grants(dev):
+    prod_actions = _actions_of_role(dev, "AcmeDataGenStack", "ProducerFunctionServiceRole")
+    assert {"kafka-cluster:Connect", "kafka-cluster:WriteData", "kafka-cluster:WriteDataIdempotently", "kafka-cluster:DescribeTopic"} <= prod_actions
+    assert "kafka-cluster:CreateTopic" not in prod_actions
+    cons = _actions_of_role(dev, "AcmeDashboardStack", "ConsumerFunctionServiceRole")
+    assert {"kafka:DescribeClusterV2", "kafka:GetBootstrapBrokers", "kafka-cluster:Connect", "kafka-cluster:AlterGroup",
+            "kafka-cluster:DescribeGroup", "kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"} <= cons
+    text = json.dumps(dev.templates["AcmeDashboardStack"])
+    assert ":group/acme-msk-cluster/" in text and "acme-data-kpi-consumer" in text
+
+
+# --- item 14: authorizer on $connect ----------------------------------------------------
+def test_item14_connect_route_has_token_authorizer(dev):
+    t = dev.template("AcmeDashboardStack")
+    t.has_resource_properties("AWS::ApiGatewayV2::Authorizer", {
+        "AuthorizerType": "REQUEST", "IdentitySource": ["route.request.querystring.token"],
+    })
+    t.has_resource_properties("AWS::ApiGatewayV2::Route", {"RouteKey": "$connect", "AuthorizationType": "CUSTOM", "AuthorizerId": Match.any_value()})
+    _, _, auth = fn_by_name(dev, "ws-authorizer")
+    assert "TOKEN_SECRET_ARN" in auth["Properties"]["Environment"]["Variables"]
+    secret = next(iter(dev.resources("AcmeDashboardStack", "AWS::SecretsManager::Secret").values()))
+    assert secret["Properties"]["GenerateSecretString"]["PasswordLength"] >= 32
+
+
+# --- item 15: the delivery stream waits for its role's policy -------------------------------
+def test_item15_delivery_stream_depends_on_role_policy(dev):
+    res = dev.templates["AcmeDataGenStack"]["Resources"]
+    stream_id, stream = next((k, v) for k, v in res.items() if v["Type"] == "AWS::KinesisFirehose::DeliveryStream")
+    policy_ids = [k for k, v in res.items() if v["Type"] == "AWS::IAM::Policy"
+                  and any("FirehoseRole" in json.dumps(r) for r in v["Properties"]["Roles"])]
+    assert policy_ids and set(policy_ids) <= set(stream.get("DependsOn", []))
+    role_id = stream["Properties"]["ExtendedS3DestinationConfiguration"]["RoleARN"]["Fn::GetAtt"][0]
+    assert role_id.startswith("FirehoseRole")
+
+
+# --- generator -> producer, consumer event source mapping ----------------------------------
+def test_producer_failures_have_destination_and_alarm(dev):
+    t = dev.template("AcmeDataGenStack")
+    t.has_resource_properties("AWS::Lambda::EventInvokeConfig", {
+        "DestinationConfig": {"OnFailure": {"Destination": Match.any_value()}}, "MaximumRetryAttempts": 2,
+    })
+    t.has_resource_properties("AWS::CloudWatch::Alarm", {"MetricName": "ApproximateNumberOfMessagesVisible", "Threshold": 1})
+    _, _, gen = fn_by_name(dev, "generator")
+    env = gen["Properties"]["Environment"]["Variables"]
+    assert int(env["MAX_ASYNC_PAYLOAD_BYTES"]) < 1_048_576
+    t.has_resource_properties("AWS::Events::Rule", {"ScheduleExpression": f"rate({dev.config.generator.schedule_minutes} minutes)"})
+
+
+def test_consumer_event_source_mapping_batches_per_window(any_profile):
+    s = any_profile
+    t = s.template("AcmeDashboardStack")
+    t.has_resource_properties("AWS::Lambda::EventSourceMapping", {
+        "StartingPosition": "LATEST",
+        "BatchSize": s.config.dashboard.batch_size,
+        "MaximumBatchingWindowInSeconds": s.config.dashboard.batching_window_s,
+        "Topics": [schema.TOPIC],
+        "AmazonManagedKafkaEventSourceConfig": {"ConsumerGroupId": "acme-data-kpi-consumer"},
+        "DestinationConfig": {"OnFailure": {"Destination": Match.any_value()}},
+    })
+    assert s.config.dashboard.batch_size > 100
+
+
+def test_stage_logs_and_throttles(dev):
+    t = dev.template("AcmeDashboardStack")
+    t.has_resource_properties("AWS::ApiGatewayV2::Stage", {
+        "AccessLogSettings": {"DestinationArn": Match.any_value(), "Format": Match.string_like_regexp("connectionId")},
+        "DefaultRouteSettings": {"ThrottlingRateLimit": dev.config.dashboard.throttle_rate_limit},
+    })
+    fmt = next(iter(dev.resources("AcmeDashboardStack", "AWS::ApiGatewayV2::Stage").values()))["Properties"]["AccessLogSettings"]["Format"]
+    assert "querystring" not in fmt.lower()  # the token travels in the query string
+
+
+def test_data_buckets_encrypted_and_tls_only(any_profile):
+    for sid, lid, b in any_profile.all_resources("AWS::S3::Bucket"):
+        assert b["Properties"]["BucketEncryption"], lid
+        assert b["Properties"]["PublicAccessBlockConfiguration"]["BlockPublicAcls"] is True
+    for sid, lid, p in any_profile.all_resources("AWS::S3::BucketPolicy"):
+        assert "aws:SecureTransport" in json.dumps(p), lid
+
+
+def test_dashboard_site_hook_is_wired_or_marked(dev):
+    import inspect
+
+    from data_stack.stacks import dashboard
+
+    src = inspect.getsource(dashboard)
+    assert ">>> DashboardSite hook" in src and 'site_dir=site_dir or Path("dashboard/dist")' in src
