@@ -58,6 +58,8 @@
     reconnectTimer: null,
     lastKpiAt: 0,
     charts: [],
+    connects: 0,
+    kpiMessages: 0,
   };
 
   // ---- formatting ---------------------------------------------------------------------
@@ -119,13 +121,13 @@
       const trend = tile.querySelector(".trend");
       const tr = trendOf(t, snapshots);
       if (!tr || tr.delta === 0) {
-        trend.textContent = tr ? "→ steady vs last 5 min" : "→ no trend yet";
+        trend.textContent = tr ? "→ steady vs 5 min" : "→ no trend yet";
         trend.setAttribute("data-direction", "flat");
       } else {
         const up = tr.delta > 0;
         const arrow = up ? "▲" : "▼";
         const rel = tr.rel === null ? "" : " " + Math.abs(tr.rel * 100).toFixed(1) + "%";
-        trend.textContent = arrow + rel + " vs last 5 min";
+        trend.textContent = arrow + rel + " vs 5 min";
         trend.setAttribute("data-direction", (up === (t.better === "up")) ? "better" : "worse");
       }
     }
@@ -303,6 +305,8 @@
     const snapshots = [...state.windows.entries()].sort((a, b) => a[0] - b[0]).map((e) => e[1]);
     state.latest = snapshots[snapshots.length - 1];
     state.lastKpiAt = Date.now();
+    state.kpiMessages += 1;
+    document.querySelector('[data-testid="tiles"]').setAttribute("data-kpi-messages", String(state.kpiMessages));
     setStale(false);
     renderTiles(snapshots);
     renderCharts(snapshots);
@@ -354,7 +358,12 @@
     let ws;
     try { ws = new WebSocket(socketUrl()); } catch (e) { scheduleReconnect(); return; }
     state.ws = ws;
-    ws.onopen = () => { state.attempt = 0; setConn("open", "live"); };
+    ws.onopen = () => {
+      state.attempt = 0;
+      state.connects += 1;
+      document.querySelector('[data-testid="connection"]').setAttribute("data-connects", String(state.connects));
+      setConn("open", "live");
+    };
     ws.onmessage = onMessage;
     ws.onclose = () => { if (state.ws === ws) { state.ws = null; scheduleReconnect(); } };
     ws.onerror = () => { /* onclose follows */ };
