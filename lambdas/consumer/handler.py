@@ -59,9 +59,11 @@ def parse_records(event: dict[str, Any]) -> tuple[list[dict[str, Any]], list[int
 
 
 def window_of(stamps: list[int], events: list[dict[str, Any]]) -> tuple[datetime, datetime]:
-    """The span the batch covers: Kafka record timestamps, else now."""
-    if stamps:
-        lo, hi = min(stamps), max(stamps) + 1
+    """The span the batch covers: [first, last] event_timestamp (kpis counts events inside
+    the window, by event time); Kafka record timestamps if no event has a valid one."""
+    times = [t for t in (kpis.parse_ts_ms(e.get("event_timestamp")) for e in events) if t is not None] or stamps
+    if times:
+        lo, hi = min(times), max(times) + 1
         return (datetime.fromtimestamp(lo / 1000, timezone.utc), datetime.fromtimestamp(hi / 1000, timezone.utc))
     now = datetime.now(timezone.utc)
     return now, now
