@@ -47,8 +47,17 @@ for await (const line of rl) {
         reply({ ok: true });
         break;
       case "waitFor": {
-        const handle = await page.waitForFunction(cmd.js, undefined, { timeout: cmd.timeout || 10000, polling: 100 });
-        reply({ ok: true, value: await handle.jsonValue() });
+        // Poll with page.evaluate (DevTools protocol) rather than waitForFunction, which
+        // evals inside the page and so is (rightly) refused by the page's CSP.
+        const deadline = Date.now() + (cmd.timeout || 10000);
+        let value;
+        for (;;) {
+          value = await page.evaluate(cmd.js);
+          if (value) break;
+          if (Date.now() > deadline) throw new Error(`timed out after ${cmd.timeout || 10000} ms waiting for ${cmd.js}`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        reply({ ok: true, value });
         break;
       }
       case "eval":
