@@ -232,7 +232,7 @@
     fillTable("by-connection_type", GROUP_HEADER, groupRows(by.connection_type));
 
     const worst = Object.entries(safe(by.state))
-      .filter(([, k]) => k && isNum(k.rebuffer_ratio))
+      .filter(([, k]) => k && isNum(k.rebuffer_ratio) && k.rebuffer_ratio > 0)
       .sort((a, b) => b[1].rebuffer_ratio - a[1].rebuffer_ratio || a[0].localeCompare(b[0]))
       .slice(0, 5)
       .map(([name, k]) => ({ key: name, cells: [
@@ -241,7 +241,8 @@
         { text: fmtInt(k.concurrent_viewers), value: k.concurrent_viewers },
         { text: fmtNum1(k.rebuffers_per_minute), value: k.rebuffers_per_minute },
       ] }));
-    fillTable("worst-states", ["State", "Rebuffer %", "Viewers", "Rebuffers / min"], worst);
+    fillTable("worst-states", ["State", "Rebuffer %", "Viewers", "Rebuffers / min"], worst.length ? worst
+      : [{ key: "", cells: [{ text: "No rebuffering in this window" }, { text: "" }, { text: "" }, { text: "" }] }]);
 
     const share = Object.entries(safe(s.overall.quality_share)).filter(([, v]) => isNum(v) && v >= 0);
     const order = ["SD", "HD", "FHD", "4K"];
