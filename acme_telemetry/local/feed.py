@@ -1,4 +1,4 @@
-"""The dashboard feed: consumer group `acme-dashboard` -> KPI windows -> the WebSocket hub.
+"""The dashboard feed: consumer `acme-dashboard` (all partitions, from the end) -> KPI windows -> the hub.
 
 Events are grouped into tumbling event-time windows of `window_s` seconds
 (acme_telemetry.kpis.KpiWindow). A window closes when the watermark passes its end:
@@ -199,32 +199,37 @@ class DashboardFeed:
         self.positions: dict[int, int] = {}  # partition -> next offset to read
 
     def run(self, stop: threading.Event) -> None:
-        from kafka import ConsumerRebalanceListener
+        from kafka import TopicPartition
 
-        feed = self
-
-        class _Listener(ConsumerRebalanceListener):
-            def on_partitions_revoked(self, revoked):
-                pass
-
-            def on_partitions_assigned(self, assigned):
-                if assigned:
-                    feed.ready.set()
-
+        # The dashboard shows what is live and needs no offsets of its own, so it assigns
+        # itself every partition instead of joining a group: no rebalance can leave it
+        # without partitions (kafka-python can join before it has the topic's metadata).
         consumer = make_consumer(
-            self.settings, self.group_id,
-            auto_offset_reset="earliest" if self.from_beginning else "latest",
-            max_poll_records=2000, fetch_max_wait_ms=200, session_timeout_ms=10_000, heartbeat_interval_ms=2_000,
+            self.settings, self.group_id, enable_auto_commit=False,
+            max_poll_records=2000, fetch_max_wait_ms=200,
         )
-        consumer.subscribe([self.topic], listener=_Listener())
+        deadline = time.monotonic() + 30
+        parts = None
+        while not parts and time.monotonic() < deadline and not stop.is_set():
+            parts = consumer.partitions_for_topic(self.topic)
+            if not parts:
+                time.sleep(0.2)
+        if not parts:
+            consumer.close(autocommit=False)
+            raise RuntimeError(f"topic {self.topic!r} has no partitions the dashboard can read")
+        tps = [TopicPartition(self.topic, p) for p in sorted(parts)]
+        consumer.assign(tps)
+        if self.from_beginning:
+            consumer.seek_to_beginning(*tps)
+        else:
+            consumer.seek_to_end(*tps)
+        for tp in tps:
+            consumer.position(tp)  # resolve the offsets now, before anyone produces
+        self.ready.set()
         agg = self.aggregator
         try:
             while not stop.is_set():
                 batches = consumer.poll(timeout_ms=200)
-                if not self.ready.is_set() and consumer.assignment():
-                    for tp in consumer.assignment():
-                        consumer.position(tp)  # resolve 'latest' now, before anyone produces
-                    self.ready.set()
                 for tp, records in batches.items():
                     if records:
                         self.positions[tp.partition] = records[-1].offset + 1

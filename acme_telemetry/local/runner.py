@@ -206,8 +206,11 @@ class Pipeline:
     def status(self) -> str:
         ps = self.producer_stats
         ws = self.writer.stats if self.writer else None
-        elapsed = max(1e-6, time.monotonic() - ps.started_at)
-        parts = [f"produced {ps.produced:,} ({ps.produced / elapsed:,.0f}/s)"]
+        now = time.monotonic()
+        last_t, last_n = getattr(self, "_last_status", (ps.started_at, 0))
+        rate = (ps.produced - last_n) / max(1e-6, now - last_t)
+        self._last_status = (now, ps.produced)
+        parts = [f"produced {ps.produced:,} ({rate:,.0f}/s)"]
         if ws:
             parts += [
                 f"lag {ws.lag if ws.lag is not None else '?'}",
@@ -327,7 +330,7 @@ class Pipeline:
             self.writer_stop.set()
             if self.feed is not None and self.all_durable():
                 # Let the dashboard see every event before its last windows close.
-                deadline = time.monotonic() + 30
+                deadline = time.monotonic() + 15
                 ends = self.producer_stats.end_offsets
                 while time.monotonic() < deadline and any(
                     self.feed.positions.get(p, 0) < end for p, end in ends.items()
