@@ -34,6 +34,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from data_stack.config import AppConfig
+from data_stack.constructs.dashboard_site import DashboardSite
 from data_stack.constructs.python_function import PythonFunction
 from data_stack.stacks._common import ack, retention
 from data_stack.stacks.msk import MskStack
@@ -177,19 +178,13 @@ class DashboardStack(cdk.Stack):
         # --- Dashboard page hosting (S3 + CloudFront OAC + config.json) ---------------------
         # >>> DashboardSite hook: the dashboard engineer's construct
         # data_stack/constructs/dashboard_site.py (class DashboardSite) is instantiated here.
-        self.site = None
-        try:
-            from data_stack.constructs.dashboard_site import DashboardSite  # noqa: PLC0415
-        except ImportError:
-            DashboardSite = None  # noqa: N806  (not delivered yet)
-        if DashboardSite is not None:
-            self.site = DashboardSite(
-                self,
-                "DashboardSite",
-                site_dir=site_dir or Path("dashboard/dist"),
-                websocket_url=self.stage.url,
-                window_seconds=float(dash.batching_window_s),
-            )
+        self.site = DashboardSite(
+            self,
+            "DashboardSite",
+            site_dir=site_dir or Path("dashboard/dist"),
+            websocket_url=self.stage.url,
+            window_seconds=float(dash.batching_window_s),
+        )
         # <<< DashboardSite hook
 
         self._acknowledge()
