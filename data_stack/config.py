@@ -241,7 +241,8 @@ def _validate(cfg: AppConfig) -> None:
 
     d = cfg.dashboard
     _range(cfg, "dashboard.batch_size", d.batch_size, 1, 10_000)
-    _range(cfg, "dashboard.batching_window_s", d.batching_window_s, 0, 300)
+    # >= 1: the page and the KPI window need a real period (Lambda would allow 0).
+    _range(cfg, "dashboard.batching_window_s", d.batching_window_s, 1, 300)
     if not re.fullmatch(r"[a-zA-Z0-9_]{1,128}", d.stage_name):
         _fail(cfg, "dashboard.stage_name", f"{d.stage_name!r} must be letters, digits and '_'")
     _range(cfg, "dashboard.connection_ttl_hours", d.connection_ttl_hours, 1, 24 * 30)
