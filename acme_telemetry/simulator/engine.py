@@ -39,7 +39,8 @@ from bisect import bisect_right
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from functools import lru_cache
-from itertools import count
+from statistics import NormalDist
+from itertools import count, repeat
 from typing import Iterator
 
 import orjson
@@ -231,24 +232,16 @@ _PS = [s.encode() for s in PLAYER_STATES]
 S_STARTING, S_PLAYING, S_PAUSED, S_REBUF, S_ENDED, S_QUIT, S_FAILED = range(7)
 
 
-def _json_str(s: str) -> bytes:
-    """A JSON string literal, safe inside a %-template."""
-    return orjson.dumps(s).replace(b"%", b"%%")
-
-
 class _Session:
-    """Static facts of one session, fixed for its whole life."""
+    """Identity and slices of one session (what GroundTruth needs), fixed for its whole life."""
 
-    __slots__ = ("uid", "start", "key", "tpl", "device_type", "connection_type", "state")
+    __slots__ = ("uid", "start", "key", "device_type", "connection_type", "state")
 
-    def __init__(self, uid: int, start: int, key: bytes, tpl: bytes, device_type: str, connection_type: str, state: str):
+    def __init__(self, uid: int, start: int):
         self.uid = uid
         self.start = start
-        self.key = key
-        self.tpl = tpl
-        self.device_type = device_type
-        self.connection_type = connection_type
-        self.state = state
+        self.key = b""
+        self.device_type = self.connection_type = self.state = ""
 
 
 def _intended_watch_ms(r: random.Random) -> int:
@@ -260,7 +253,8 @@ def _deadline(start: int, watch_ms: int) -> int:
     return start + min(MAX_SESSION_MS, 75_000 + 2 * watch_ms + 15 * 60_000)
 
 
-def _make_session(cfg: SimConfig, uid: int, start: int, r: random.Random, watch_ms: int):
+def _make_session(cfg: SimConfig, sess: _Session, r: random.Random):
+    """Draws the session's fixed facts; fills sess (key, slices) and returns the model inputs."""
     seed = cfg.seed
     cust = customer(seed, 1 + int(r.random() * cfg.customers))
     dev = cust.devices[int(r.random() * len(cust.devices))]
@@ -281,79 +275,115 @@ def _make_session(cfg: SimConfig, uid: int, start: int, r: random.Random, watch_
     session_id = str(uuid.UUID(int=r.getrandbits(128), version=4))
     hi = r.getrandbits(64)
     eid_prefix = "%08x-%04x-8%03x-%04x-" % (hi >> 32, (hi >> 16) & 0xFFFF, (hi >> 4) & 0xFFF, 0x8000 | r.getrandbits(14))
-    tpl = b"".join(
+
+    def s(v: str) -> bytes:  # a JSON string that survives two rounds of %-formatting
+        return orjson.dumps(v).replace(b"%", b"%%%%")
+
+    # Master template: %s slots take the slowly changing fields (baked into a per-state
+    # template); %%-escaped slots stay for the per-event fields.
+    master = b"".join(
         (
-            b'{"event_id":"', eid_prefix.encode(), b'%012x","event_type":"%s","event_timestamp":"%s.%03dZ","customer_id":',
-            _json_str(cust.customer_id), b',"title_id":', _json_str(title_id),
-            b',"session_id":', _json_str(session_id), b',"device_id":', _json_str(dev.device_id),
-            b',"title_type":', _json_str(title_type), b',"device_type":', _json_str(dev.device_type),
-            b',"device_os":', _json_str(dev.device_os), b',"app_version":', _json_str(dev.app_version),
-            b',"quality":"%s","bandwidth_mbps":%.2f,"buffering_events":%d,"buffering_duration_seconds":%.3f,'
-            b'"error_count":%d,"watch_duration_seconds":%d,"position_seconds":%d,"completion_percentage":%.2f,'
-            b'"ip_address":', _json_str(ip), b',"isp":', _json_str(isp),
-            b',"connection_type":', _json_str(conn), b',"country":"US","state":', _json_str(cust.state),
-            b',"city":', _json_str(cust.city), b',"seq":%d,"title_duration_seconds":', b"%d" % dur_s,
-            b',"bitrate_kbps":%d,"startup_time_ms":%s,"rebuffer_duration_ms":%s,"error_code":%s,"fatal":%s,'
-            b'"cdn":', _json_str(cdn), b',"video_started":%s,"player_state":"%s"}',
+            b'{"event_id":"', eid_prefix.encode(), b'%%012x","event_type":"%s","event_timestamp":"%%s.%%03dZ","customer_id":',
+            s(cust.customer_id), b',"title_id":', s(title_id),
+            b',"session_id":', s(session_id), b',"device_id":', s(dev.device_id),
+            b',"title_type":', s(title_type), b',"device_type":', s(dev.device_type),
+            b',"device_os":', s(dev.device_os), b',"app_version":', s(dev.app_version),
+            b',"quality":"%s","bandwidth_mbps":%%.2f,"buffering_events":%s,"buffering_duration_seconds":%s,'
+            b'"error_count":%s,"watch_duration_seconds":%%d,"position_seconds":%%d,"completion_percentage":%%.2f,'
+            b'"ip_address":', s(ip), b',"isp":', s(isp),
+            b',"connection_type":', s(conn), b',"country":"US","state":', s(cust.state),
+            b',"city":', s(cust.city), b',"seq":%%d,"title_duration_seconds":', b"%d" % dur_s,
+            b',"bitrate_kbps":%s,"startup_time_ms":%s,"rebuffer_duration_ms":%s,"error_code":%s,"fatal":%s,'
+            b'"cdn":', s(cdn), b',"video_started":%s,"player_state":"%s"}',
         )
     )
-    sess = _Session(uid, start, session_id.encode(), tpl, dev.device_type, conn, cust.state)
+    sess.key = session_id.encode()
+    sess.device_type, sess.connection_type, sess.state = dev.device_type, conn, cust.state
     salt = r.getrandbits(48)
     pos0_s = 0 if r.random() < 0.75 else int(r.random() * 0.9 * dur_s)
-    return sess, dev, conn, dur_s, pos0_s, salt
+    return master, dev, conn, dur_s, pos0_s, salt
 
 
-def _session_events(cfg: SimConfig, sess: _Session, r: random.Random, watch_ms: int, out: list, collect: bool):
+# Standard normal quantiles at 8192 equally likely points: a normal draw is one uniform
+# and a table lookup (Random.gauss costs ten times more per call).
+_NORMAL = [NormalDist().inv_cdf((i + 0.5) / 8192) for i in range(8192)]
+_QUALITY_B = [q.encode() for _, q in ABR_LADDER]
+_KBPS_B = [b"%d" % k for k in LADDER_KBPS]
+_NULL, _TRUE, _FALSE = b"null", b"true", b"false"
+_EID_MUL = 0x9E3779B97F4A7C15
+_MASK48 = (1 << 48) - 1
+ABR_UP_MARGIN = 1.15  # hysteresis: switch up only with 15% to spare
+
+
+def _session_events(cfg: SimConfig, sess: _Session, r: random.Random, watch_ms: int, out: list, collect: bool,
+                    secs: dict, emit_from: int = 0):
     """Generator: runs one session's player state machine, appending its events to `out`.
 
     Sent the end of the current bucket, it appends every event before that time and
     pauses; it returns when the session has ended. Each appended item is
-    (ts_ms, uid, session, template_args, truth_fact_or_None).
+    (ts_ms, uid, session_id bytes, template, template args, truth fact or None); events
+    before `emit_from` are simulated but not appended. `secs` caches
+    'YYYY-MM-DDTHH:MM:SS' per epoch second, shared by all sessions.
+
+    The random draws never depend on where buckets cut the session: bandwidth is a path
+    indexed by heartbeat number (its own stream), everything else is drawn in event order.
     """
-    sess_, dev, conn, dur_s, pos0_s, salt = _make_session(cfg, sess.uid, sess.start, r, watch_ms)
-    sess.key, sess.tpl = sess_.key, sess_.tpl
-    sess.device_type, sess.connection_type, sess.state = sess_.device_type, sess_.connection_type, sess_.state
-    uid = sess.uid
-    rnd, expo, gauss, lognorm = r.random, r.expovariate, r.gauss, r.lognormvariate
+    master, dev, conn, dur_s, pos0_s, salt = _make_session(cfg, sess, r)
+    uid, key = sess.uid, sess.key
+    rnd, log, exp = r.random, math.log, math.exp
+    normal = _NORMAL
     hb_ms = cfg.heartbeat_ms
+    whole_seconds = hb_ms % 1000 == 0
+    hb_s = hb_ms // 1000
     median, sigma, latency, extra_rebuf, fatal_mult = NETWORK[conn]
     log_med = math.log(median)
     ladder = LADDER_KBPS if dev.uhd else LADDER_KBPS[:-1]
-    quality_of = [q.encode() for _, q in ABR_LADDER]
+    top = len(ladder) - 1
+    # ABR: stay on a rung while lo <= bw < hi (switching up needs a margin: hysteresis)
+    rung_lo = [k / (ABR_HEADROOM * 1000) for k in ladder]
+    rung_hi = [rung_lo[i + 1] * ABR_UP_MARGIN for i in range(top)] + [math.inf]
     fatal_rate = FATAL_PER_MS * fatal_mult
     base_rate = PAUSE_PER_MS + SEEK_PER_MS + ERROR_PER_MS + fatal_rate
+    # Rebuffer hazard grows as bandwidth falls (floored three stationary sds below the median).
+    bw_floor = median * math.exp(-3 * sigma / math.sqrt(1 - 0.9**2))
+    rebuf_c = (0.02 + extra_rebuf) * _PER_MS
+    rate = base_rate
     dur_ms = dur_s * 1000
     start = sess.start
     deadline = _deadline(start, watch_ms)
     W = watch_ms  # content ms the viewer still intends to watch
-    eid_mul = 0x9E3779B97F4A7C15
-    MASK48 = (1 << 48) - 1
-    secs: dict[int, bytes] = {}
-    NULL, TRUE, FALSE = b"null", b"true", b"false"
 
-    log_bw = log_med + gauss(0.0, 0.4)
-    bw = math.exp(log_bw)
+    # bandwidth path: path[h] is the throughput measured at heartbeat h (h=0: at start),
+    # a mean-reverting random walk in log space, from its own random stream
+    rb = random.Random(r.getrandbits(64)).random
+    log_bw = log_med + 0.4 * normal[int(rb() * 8192)]
+    path = [exp(log_bw)]
+
+    def extend_path(upto: int) -> None:
+        nonlocal log_bw
+        while len(path) <= upto:
+            for _ in range(32):
+                log_bw += 0.1 * (log_med - log_bw) + sigma * normal[int(rb() * 8192)]
+                path.append(exp(log_bw))
+
+    h = 0
+    bw = path[0]
     rung = max(0, bisect_right(ladder, ABR_HEADROOM * 1000 * bw) - 1)
-    bitrate = ladder[rung]
-    quality = quality_of[rung]
 
     pos_ms = pos0_s * 1000
-    played = 0
-    stall = 0
-    buf_events = 0
-    errors = 0
-    seq = 0
+    played = stall = buf_events = errors = seq = 0
     state = S_STARTING
     started = False
     t = start
     next_hb = start + hb_ms
-    pending_switch = None
+    pending_switch = math.inf
     pending_rung = rung
+    hb_tpl = None  # heartbeat template for the current slow state; None = rebuild
 
     # startup outcome: first frame, exit before video start, or video start failure
-    startup = int((DEVICE_STARTUP_MS[dev.device_type] + 4000.0 / bw**0.7 + latency) * lognorm(0.0, 0.35))
+    startup = int((DEVICE_STARTUP_MS[dev.device_type] + 4000.0 / bw**0.7 + latency) * exp(0.35 * normal[int(rnd() * 8192)]))
     startup = min(max(startup, 150), 60_000)
-    patience = min(int(lognorm(math.log(9000), 0.9)), 60_000)
+    patience = min(int(9000 * exp(0.9 * normal[int(rnd() * 8192)])), 60_000)
     vsf = rnd() < VSF_BASE + VSF_PROB.get(conn, 0.0)
     fail_after = int(200 + rnd() * min(startup, patience))
     if vsf:  # a failing start errors out, unless the viewer gives up first
@@ -362,82 +392,155 @@ def _session_events(cfg: SimConfig, sess: _Session, r: random.Random, watch_ms: 
         outcome, outcome_t = E_STOP, start + patience
     else:
         outcome, outcome_t = E_FIRST_FRAME, start + startup
+    cand = 0  # when the next hazard fires while playing (<= t: draw a new one)
 
     until = yield
     etype = E_START
     te = start
-    startup_b = rebuf_b = code_b = NULL
-    fatal_b = FALSE
+    startup_b = rebuf_b = code_b = _NULL
+    fatal_b = _FALSE
     fact = None
-    interval_state = S_STARTING
-    pause_end = rebuf_end = 0
+    pause_end = rebuf_end = rebuf_start_t = 0
     quit_at_end = False
-    rebuf_start_t = 0
     played_d = stall_d = 0
-    prev_bitrate, prev_quality = bitrate, quality
+    prev_bitrate, prev_quality = ladder[rung], _QUALITY_B[rung]
     while True:
         # ---- emit the decided event (te, etype) ----
         if te <= t and seq:
             te = t + 1
         while te >= until:
             until = yield
-        sec = te // 1000
-        p = secs.get(sec)
-        if p is None:
-            if len(secs) > 64:
-                secs.clear()
-            p = secs[sec] = _second_prefix(sec)
-        pos_s = pos_ms // 1000
-        if collect:
-            fact = (etype, played_d, stall_d, prev_bitrate, prev_quality, startup if etype == E_FIRST_FRAME else None,
-                    vsf and etype == E_ERROR and not started, etype == E_STOP and not started,
-                    etype == E_ERROR and fatal_b is TRUE and started)
-        out.append((te, uid, sess, (
-            (seq * eid_mul + salt) & MASK48, _ET[etype], p, te % 1000, quality, bw, buf_events, stall / 1000.0, errors,
-            played // 1000, pos_s, pos_s * 100.0 / dur_s, seq, bitrate, startup_b, rebuf_b, code_b, fatal_b,
-            TRUE if started else FALSE, _PS[state]), fact))
+        if te >= emit_from:
+            sec = te // 1000
+            p = secs.get(sec)
+            if p is None:
+                p = secs[sec] = _second_prefix(sec)
+            if etype == E_HEARTBEAT:
+                if hb_tpl is None:
+                    hb_tpl = master % (b"heartbeat", _QUALITY_B[rung], b"%d" % buf_events, b"%.3f" % (stall / 1000.0),
+                                       b"%d" % errors, _KBPS_B[rung], _NULL, _NULL, _NULL, _FALSE,
+                                       _TRUE if started else _FALSE, _PS[state])
+                tpl = hb_tpl
+            else:
+                tpl = master % (_ET[etype], _QUALITY_B[rung], b"%d" % buf_events, b"%.3f" % (stall / 1000.0),
+                                b"%d" % errors, _KBPS_B[rung], startup_b, rebuf_b, code_b, fatal_b,
+                                _TRUE if started else _FALSE, _PS[state])
+            if collect:
+                fact = (sess, etype, played_d, stall_d, prev_bitrate, prev_quality,
+                        startup if etype == E_FIRST_FRAME else None,
+                        vsf and etype == E_ERROR and not started, etype == E_STOP and not started,
+                        etype == E_ERROR and fatal_b is _TRUE and started)
+            pos_s = pos_ms // 1000
+            out.append((te, uid, key, tpl, ((seq * _EID_MUL + salt) & _MASK48, p, te % 1000, bw, played // 1000, pos_s,
+                                             pos_s * 100.0 / dur_s, seq), fact))
+        if etype != E_HEARTBEAT:
+            hb_tpl = None
         if state >= S_ENDED:
             return
         t = te
         seq += 1
-        startup_b = rebuf_b = code_b = NULL
-        fatal_b = FALSE
-        prev_bitrate, prev_quality = bitrate, quality
-        interval_state = state
+        prev_bitrate, prev_quality = ladder[rung], _QUALITY_B[rung]
+        if startup_b is not _NULL or rebuf_b is not _NULL or code_b is not _NULL:
+            startup_b = rebuf_b = code_b = _NULL
+            fatal_b = _FALSE
         played_d = stall_d = 0
 
         # ---- decide the next event ----
         if state == S_PLAYING:
-            te = next_hb
-            etype = E_HEARTBEAT
-            rate = base_rate + (0.02 + extra_rebuf + 2.0 / bw) * _PER_MS
-            th = t + 1 + int(expo(rate))
-            if th < te:
-                te, etype = th, -1  # a hazard fires; which one is drawn below
-            if pending_switch is not None and pending_switch < te:
-                te, etype = pending_switch, E_BITRATE
-            tw = t + W
-            if tw < te:
-                te, etype = tw, E_STOP
-            tt = t + dur_ms - pos_ms
-            if tt < te:
-                te, etype = max(tt, t + 1), E_COMPLETE
-            if deadline < te:
-                te, etype = max(deadline, t + 1), E_STOP
-            d = te - t
-            if etype == E_COMPLETE:
-                d = dur_ms - pos_ms
-            pos_ms += d
-            played += d
-            played_d = te - t
-            W -= d
-            if etype == -1:
+            tc = t
+            while True:
+                if next_hb <= tc:  # a lifecycle event took the heartbeat's millisecond
+                    next_hb = tc + 1
+                if cand <= tc:  # hazards are set from the bandwidth at each lifecycle event
+                    rate = base_rate + rebuf_c + 2.0 / (bw if bw > bw_floor else bw_floor) * _PER_MS
+                    cand = tc + 1 + int(-log(1.0 - rnd()) / rate)
+                # the next non-heartbeat event: hazard candidate, ABR switch, intended watch
+                # time reached, end of title, or the deadline (ties in this order)
+                te, etype = cand, -1  # a hazard fires; which one is drawn below
+                if pending_switch < te:
+                    te, etype = pending_switch, E_BITRATE
+                tw = tc + W
+                if tw < te:
+                    te, etype = tw, E_STOP
+                tt = tc + dur_ms - pos_ms
+                if tt < te:
+                    te, etype = (tt if tt > tc else tc + 1), E_COMPLETE
+                if deadline < te:
+                    te, etype = (deadline if deadline > tc else tc + 1), E_STOP
+                if next_hb < te:
+                    # ---- a run of plain heartbeats before it, built in bulk ----
+                    while next_hb >= until:
+                        until = yield
+                    end = te if te < until else until
+                    n = (end - next_hb + hb_ms - 1) // hb_ms
+                    extend_path(h + n)
+                    if pending_switch == math.inf:  # ABR watches each heartbeat's bandwidth
+                        lo, hi = rung_lo[rung], rung_hi[rung]
+                        for i in range(h + 1, h + n + 1):
+                            b = path[i]
+                            if b < lo and rung or b >= hi:
+                                n = i - h
+                                want = (max(0, bisect_right(ladder, ABR_HEADROOM * 1000 * b) - 1) if b < lo
+                                        else bisect_right(ladder, ABR_HEADROOM * 1000 * b / ABR_UP_MARGIN) - 1)
+                                if want != rung:
+                                    pending_rung = want
+                                    pending_switch = next_hb + (n - 1) * hb_ms + 50 + int(rnd() * 900)
+                                break
+                    last = next_hb + (n - 1) * hb_ms
+                    if last >= emit_from:
+                        if hb_tpl is None:
+                            hb_tpl = master % (b"heartbeat", _QUALITY_B[rung], b"%d" % buf_events,
+                                               b"%.3f" % (stall / 1000.0), b"%d" % errors, _KBPS_B[rung], _NULL, _NULL,
+                                               _NULL, _FALSE, _TRUE, _PS[state])
+                        ts = range(next_hb, last + 1, hb_ms)
+                        pos_first = pos_ms + next_hb - tc
+                        played_first = played + next_hb - tc
+                        if whole_seconds:
+                            sec0 = next_hb // 1000
+                            ps = [secs.get(s) or secs.setdefault(s, _second_prefix(s)) for s in range(sec0, sec0 + n * hb_s, hb_s)]
+                            mss = repeat(next_hb % 1000)
+                            poss = range(pos_first // 1000, pos_first // 1000 + n * hb_s, hb_s)
+                            watches = range(played_first // 1000, played_first // 1000 + n * hb_s, hb_s)
+                        else:
+                            ps = [secs.get(x // 1000) or secs.setdefault(x // 1000, _second_prefix(x // 1000)) for x in ts]
+                            mss = [x % 1000 for x in ts]
+                            poss = [(pos_first + i * hb_ms) // 1000 for i in range(n)]
+                            watches = [(played_first + i * hb_ms) // 1000 for i in range(n)]
+                        args = zip(
+                            [(s * _EID_MUL + salt) & _MASK48 for s in range(seq, seq + n)], ps, mss, path[h + 1 : h + n + 1],
+                            watches, poss, [x * 100.0 / dur_s for x in poss], range(seq, seq + n),
+                        )
+                        if collect:
+                            facts = [(sess, E_HEARTBEAT, (next_hb - t) if i == 0 else hb_ms, 0, prev_bitrate, prev_quality,
+                                      None, False, False, False) for i in range(n)]
+                            out.extend(zip(ts, repeat(uid), repeat(key), repeat(hb_tpl), args, facts))
+                        else:
+                            out.extend(zip(ts, repeat(uid), repeat(key), repeat(hb_tpl), args, repeat(None)))
+                    d = last - tc
+                    pos_ms += d
+                    played += d
+                    W -= d
+                    seq += n
+                    h += n
+                    bw = path[h]
+                    t = tc = last
+                    next_hb = last + hb_ms
+                    played_d = 0
+                    continue
+                d = te - tc if etype != E_COMPLETE else dur_ms - pos_ms
+                pos_ms += d
+                played += d
+                W -= d
+                played_d += te - tc
+                tc = te
+                if etype != -1:
+                    break
                 x = rnd() * rate
                 if x < PAUSE_PER_MS:
                     etype, state = E_PAUSE, S_PAUSED
-                    pending_switch = None
-                    pause_end = te + 1000 + int(lognorm(math.log(45_000), 1.0))
+                    pause_end = te + 1000 + int(45_000 * exp(normal[int(rnd() * 8192)]))
                     quit_at_end = rnd() < 0.15
+                    pending_switch = math.inf
                 elif x < PAUSE_PER_MS + SEEK_PER_MS:
                     etype = E_SEEK
                     if rnd() < 0.6:
@@ -452,24 +555,26 @@ def _session_events(cfg: SimConfig, sess: _Session, r: random.Random, watch_ms: 
                     etype, state = E_ERROR, S_FAILED
                     errors += 1
                     code_b = FATAL_CODES[int(rnd() * len(FATAL_CODES))]
-                    fatal_b = TRUE
+                    fatal_b = _TRUE
                 else:
                     etype, state = E_REBUF_START, S_REBUF
-                    pending_switch = None
                     buf_events += 1
                     rebuf_start_t = te
-                    length = int(lognorm(math.log(600 + 20_000 / bw), 0.8)) + 1
+                    length = int((600 + 20_000 / bw) * exp(0.8 * normal[int(rnd() * 8192)])) + 1
                     quit_at_end = length > 12_000 and rnd() < 0.5
                     rebuf_end = te + (12_000 if quit_at_end else length)
-            elif etype == E_STOP:
+                    pending_switch = math.inf
+                break
+            cand = 0  # a lifecycle event: hazards are re-drawn at the new bandwidth
+            if etype == E_STOP:
                 state = S_QUIT
             elif etype == E_COMPLETE:
                 state = S_ENDED
             elif etype == E_BITRATE:
                 rung = pending_rung
-                bitrate, quality = ladder[rung], quality_of[rung]
-                pending_switch = None
-        elif state == S_STARTING:
+                pending_switch = math.inf
+            continue
+        if state == S_STARTING:
             te, etype = next_hb, E_HEARTBEAT
             if outcome_t < te:
                 te, etype = outcome_t, outcome
@@ -479,7 +584,7 @@ def _session_events(cfg: SimConfig, sess: _Session, r: random.Random, watch_ms: 
                 elif etype == E_STOP:
                     state = S_QUIT
                 else:
-                    state, fatal_b = S_FAILED, TRUE
+                    state, fatal_b = S_FAILED, _TRUE
                     errors += 1
                     code_b = VSF_CODES[int(rnd() * len(VSF_CODES))]
         elif state == S_PAUSED:
@@ -506,22 +611,16 @@ def _session_events(cfg: SimConfig, sess: _Session, r: random.Random, watch_ms: 
                 te = t + 1
             stall += te - t
             stall_d = te - t
+            hb_tpl = None  # stall time is in the template
             if etype == E_REBUF_END:
                 rebuf_b = b"%d" % (te - rebuf_start_t)
-        if etype == E_HEARTBEAT:
+        if etype == E_HEARTBEAT:  # heartbeats outside playing: the bandwidth path moves on
             next_hb += hb_ms
             if next_hb <= te:
                 next_hb = te + hb_ms
-            # bandwidth: mean-reverting random walk in log space
-            log_bw += 0.1 * (log_med - log_bw) + gauss(0.0, sigma)
-            bw = math.exp(log_bw)
-            if state == S_PLAYING:
-                want = max(0, bisect_right(ladder, ABR_HEADROOM * 1000 * bw) - 1)
-                if want != rung and pending_switch is None:
-                    pending_rung = want
-                    pending_switch = te + 50 + int(rnd() * 900)
-                elif want == rung:
-                    pending_switch = None
+            h += 1
+            extend_path(h)
+            bw = path[h]
 
 
 @lru_cache(maxsize=64)
@@ -531,13 +630,13 @@ def session_stats(heartbeat_ms: int) -> tuple[float, float]:
     The arrival rate follows from Little's law: concurrent = rate x mean lifetime.
     """
     cfg = SimConfig(seed=0x5EED, heartbeat_interval_s=heartbeat_ms / 1000)
-    n, life, events = 800, 0, 0
+    n, life, events = 1000, 0, 0
+    secs: dict = {}
     for i in range(n):
         r = _rng(cfg.seed, _T_SESSION, i)
         w = _intended_watch_ms(r)
-        sess = _Session(i, 0, b"", b"", "", "", "")
         out: list = []
-        gen = _session_events(cfg, sess, r, w, out, False)
+        gen = _session_events(cfg, _Session(i, 0), r, w, out, False, secs)
         next(gen)
         try:
             gen.send(float("inf"))
@@ -560,14 +659,19 @@ def expected_events_per_s(cfg: SimConfig) -> float:
     return arrival_rate_per_ms(cfg) * 1000.0 * session_stats(cfg.heartbeat_ms)[1]
 
 
-def _raw(cfg: SimConfig, ws: int, we: float, truth=None) -> Iterator[tuple]:
-    """Events with ws <= ts < we as (ts, uid, session, args, fact), in (ts, uid) order."""
+def _raw(cfg: SimConfig, ws: int, we: float, collect: bool = False) -> Iterator[list]:
+    """Per arrival bucket, the sorted list of events with ws <= ts < we:
+    items (ts, uid, session_id, template, args, fact), in (ts, uid) order."""
     lam = arrival_rate_per_ms(cfg)
     seed = cfg.seed
-    collect = truth is not None
     live: list = []
     out: list = []
+    secs: dict = {}
     first = (ws - MAX_SESSION_MS) // BUCKET_MS
+    # Sessions are advanced and merged a chunk of buckets at a time: longer chunks mean
+    # longer heartbeat runs and fewer generator switches; ~20k events per chunk bounds memory.
+    per_bucket = lam * BUCKET_MS * session_stats(cfg.heartbeat_ms)[1]
+    chunk = max(1, min(10, int(20_000 / max(per_bucket, 1.0))))
     for b in count(first):
         b_start = b * BUCKET_MS
         if b_start >= we:
@@ -583,12 +687,13 @@ def _raw(cfg: SimConfig, ws: int, we: float, truth=None) -> Iterator[tuple]:
             w = _intended_watch_ms(r)
             st = int(t)
             if _deadline(st, w) >= ws:
-                sess = _Session(uid, st, b"", b"", "", "", "")
-                gen = _session_events(cfg, sess, r, w, out, collect)
+                gen = _session_events(cfg, _Session(uid, st), r, w, out, collect, secs, ws)
                 next(gen)
                 live.append(gen)
             i += 1
             t += ra.expovariate(lam)
+        if (b + 1) % chunk and b_end < we:
+            continue  # keep collecting arrivals until the chunk ends
         ended = False
         for gen in live:
             try:
@@ -597,15 +702,14 @@ def _raw(cfg: SimConfig, ws: int, we: float, truth=None) -> Iterator[tuple]:
                 ended = True
         if ended:
             live = [g for g in live if g.gi_frame is not None]
+        if len(secs) > 2 * chunk * BUCKET_MS // 1000:
+            secs.clear()
         if b_end > ws:
             out.sort()
-            for ev in out:
-                ts = ev[0]
-                if ts < ws:
-                    continue
-                if ts >= we:
-                    return
-                yield ev
+            if out and (out[0][0] < ws or out[-1][0] >= we):
+                yield [ev for ev in out if ws <= ev[0] < we]
+            else:
+                yield out  # only valid until the next step: the generators append to it
         out.clear()
 
 
@@ -629,39 +733,34 @@ def iter_records(n: int, config: SimConfig, truth=None) -> Iterator[tuple[bytes,
 
 
 def _records(config: SimConfig, ws: int, we: float, n: int | None, truth) -> Iterator[tuple[bytes, bytes]]:
-    if n == 0:
-        return
     left = n if n is not None else -1
-    if truth is None:
-        for ev in _raw(config, ws, we):
-            s = ev[2]
-            yield s.key, s.tpl % ev[3]
-            left -= 1
-            if not left:
-                return
-    else:
-        for ev in _raw(config, ws, we, truth):
-            s = ev[2]
-            truth.observe(s, ev[0], ev[4])
-            yield s.key, s.tpl % ev[3]
-            left -= 1
-            if not left:
-                return
+    if not left:
+        return
+    for batch in _raw(config, ws, we, truth is not None):
+        if 0 < left < len(batch):
+            batch = batch[:left]
+        if truth is not None:
+            for ev in batch:
+                f = ev[5]
+                truth.observe(f[0], ev[0], f[1:])
+        for ev in batch:
+            yield ev[2], ev[3] % ev[4]
+        left -= len(batch)
+        if not left:
+            return
 
 
-def iter_lines(n: int, config: SimConfig, chunk: int = 4096) -> Iterator[bytes]:
-    """The first n events as JSON Lines, in blocks of up to `chunk` lines (for the CLI)."""
-    buf: list[bytes] = []
-    for _, v in iter_records(n, config):
-        buf.append(v)
-        if len(buf) >= chunk:
-            buf.append(b"")
-            yield b"\n".join(buf)
-            buf.clear()
-    if buf:
-        buf.append(b"")
-        yield b"\n".join(buf)
-
-
-# re-export for population users
-__all__ = ["SimConfig", "SimConfigError", "iter_records", "iter_window", "iter_lines", "customer", "title", "replace"]
+def iter_lines(n: int, config: SimConfig) -> Iterator[bytes]:
+    """The first n events as JSON Lines, one block per arrival bucket (for the CLI)."""
+    left = n
+    if not left:
+        return
+    for batch in _raw(config, config.start_ms, float("inf")):
+        if left < len(batch):
+            batch = batch[:left]
+        lines = [ev[3] % ev[4] for ev in batch]
+        lines.append(b"")
+        yield b"\n".join(lines)
+        left -= len(batch)
+        if not left:
+            return
