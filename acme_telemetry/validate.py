@@ -140,20 +140,17 @@ class Report:
 
 
 class _Session:
-    __slots__ = ("fixed", "seq", "ts", "pos", "counters", "state", "started", "base", "hashes", "pending", "ended")
+    """What the validator keeps per session: its lowest and highest events checked so far
+    (each as (event, fixed fields, ts ms, counters)), the line hashes, and what waits."""
 
-    def __init__(self) -> None:
-        self.fixed: tuple | None = None
-        self.seq = -1
-        self.ts = 0
-        self.pos = 0
-        self.counters: tuple = ()
-        self.state: str | None = None
-        self.started: bool | None = None
-        self.base = 0  # seq of hashes[0]
-        self.hashes = array("q")
-        self.pending: dict[int, tuple] = {}
-        self.ended = False
+    __slots__ = ("low", "high", "base", "hashes", "pending_high", "pending_low")
+
+    def __init__(self, first: tuple, h: int) -> None:
+        self.low = self.high = first
+        self.base = first[0]["seq"]  # seq of hashes[0]
+        self.hashes = array("q", [h])
+        self.pending_high: dict[int, tuple] = {}
+        self.pending_low: dict[int, tuple] = {}
 
 
 class Validator:
@@ -267,6 +264,9 @@ class Validator:
         if not good:
             self._v(src, no, "player-state", f"a {'fatal ' if e['fatal'] else ''}{etype} cannot leave the player {st}", e)
             ok = False
+        if (e["seq"] == 0) != (etype == "start"):
+            self._v(src, no, "start", "seq 0 must be the session's start, and only seq 0 may be", e)
+            ok = False
         vs = e["video_started"]
         if (etype == "start" or st == "starting") and vs or (etype == "first_frame" or st in _STARTED_STATES) and not vs:
             self._v(src, no, "video-started", f"video_started={vs} on {etype} in state {st}", e)
@@ -275,88 +275,98 @@ class Validator:
 
     # -- per session, in seq order
     def _session_event(self, src: str, no: int, e: dict, h: int, lake: bool) -> None:
+        item = (e, tuple(e[k] for k in SESSION_FIXED), _ts_ms(e["event_timestamp"]), tuple(e[c] for c in COUNTERS), src, no, h)
         sid = e["session_id"]
         s = self._sessions.get(sid)
         if s is None:
-            s = self._sessions[sid] = _Session()
+            self._sessions[sid] = _Session(item, h)
             self.report.sessions += 1
-            s.base = e["seq"]
-            self._apply(s, src, no, e, h, first=True)
+            self._cross_session(src, no, e)
             return
         seq = e["seq"]
-        expect = s.seq + 1
-        if seq < expect:
-            idx = seq - s.base
-            if 0 <= idx < len(s.hashes):
-                if s.hashes[idx] == h and lake:
+        lo, hi = s.low[0]["seq"], s.high[0]["seq"]
+        if lo <= seq <= hi:
+            if s.hashes[seq - s.base] == h:
+                if lake:
                     self.report.duplicates += 1
-                elif s.hashes[idx] == h:
-                    self._v(src, no, "duplicate", f"event seq {seq} repeated (duplicates are tolerated only in a lake folder)", e)
+                else:
+                    self._v(src, no, "duplicate", f"seq {seq} repeated (exact duplicates are tolerated only in a lake folder)", e)
+            elif s.hashes[seq - s.base] == 0:
+                self._v(src, no, "seq", f"seq {seq} arrived after the gap it was missing from was reported", e)
+            else:
+                self._v(src, no, "duplicate", f"seq {seq} seen before with different content", e)
+            return
+        if lake and (seq > hi + 1 or seq < lo - 1):
+            pending = s.pending_high if seq > hi else s.pending_low
+            if seq in pending:
+                if pending[seq][6] == h:
+                    self.report.duplicates += 1
                 else:
                     self._v(src, no, "duplicate", f"seq {seq} seen before with different content", e)
             else:
-                self._v(src, no, "seq", f"seq {seq} arrived after seq {s.seq} (out of order)", e)
+                pending[seq] = item  # waits for the events between
             return
-        if seq > expect and lake:
-            if seq in s.pending:
-                if s.pending[seq][3] == h:
-                    self.report.duplicates += 1
-                else:
-                    self._v(src, no, "duplicate", f"seq {seq} seen before with different content", e)
-                return
-            s.pending[seq] = (src, no, e, h)
-            return
-        if seq > expect:
-            self._v(src, no, "seq", f"seq {seq} follows seq {s.seq}: {seq - expect} missing", e)
-        self._apply(s, src, no, e, h, first=False)
-        while s.pending and (s.seq + 1) in s.pending:
-            item = s.pending.pop(s.seq + 1)
-            self._apply(s, *item, first=False)
-
-    def _apply(self, s: _Session, src: str, no: int, e: dict, h: int, first: bool) -> None:
-        seq, etype, state = e["seq"], e["event_type"], e["player_state"]
-        ts = _ts_ms(e["event_timestamp"])
-        fixed = tuple(e[k] for k in SESSION_FIXED)
-        counters = tuple(e[c] for c in COUNTERS)
-        pos = e["position_seconds"]
-        while len(s.hashes) < seq - s.base:
-            s.hashes.append(0)  # a gap
-        s.hashes.append(h)
-        if first:
-            if (seq == 0) != (etype == "start"):
-                self._v(src, no, "start", "seq 0 must be the session's start and only seq 0 may be", e)
-            self._cross_session(src, no, e)
+        if seq > hi:
+            if seq > hi + 1:
+                self._v(src, no, "seq", f"seq {seq} follows seq {hi}: {seq - hi - 1} missing", e)
+            self._extend(s, item)
+            while s.pending_high and (s.high[0]["seq"] + 1) in s.pending_high:
+                self._extend(s, s.pending_high.pop(s.high[0]["seq"] + 1))
+        elif lake:
+            self._extend(s, item)
+            while s.pending_low and (s.low[0]["seq"] - 1) in s.pending_low:
+                self._extend(s, s.pending_low.pop(s.low[0]["seq"] - 1))
         else:
-            if s.ended:
-                self._v(src, no, "after-end", f"{etype} after the session ended ({s.state})", e)
-            if fixed != s.fixed:
-                diff = [f"{k}: {a!r} -> {b!r}" for k, a, b in zip(SESSION_FIXED, s.fixed, fixed) if a != b]
-                self._v(src, no, "session-fixed", "changed within the session: " + ", ".join(diff), e)
-            if etype == "start":
-                self._v(src, no, "start", "a second start in one session", e)
-            if ts <= s.ts:
-                self._v(src, no, "timestamp-order", f"timestamp not after the previous event's ({_iso(s.ts)})", e)
-            elapsed_s = (ts - s.ts) / 1000.0
-            if etype != "seek" and pos < s.pos:
-                self._v(src, no, "position", f"position went back from {s.pos} to {pos} without a seek", e)
-            elif etype != "seek" and pos - s.pos > elapsed_s + 1:
-                self._v(src, no, "position", f"position advanced {pos - s.pos}s in {elapsed_s:.3f}s", e)
-            dec = [f"{c}: {a} -> {b}" for c, a, b in zip(COUNTERS, s.counters, counters) if b < a]
-            if dec:
-                self._v(src, no, "counter", "cumulative counter decreased: " + ", ".join(dec), e)
-            elif counters[3] - s.counters[3] > elapsed_s + 1:
-                self._v(src, no, "counter", f"watch_duration_seconds grew {counters[3] - s.counters[3]}s in {elapsed_s:.3f}s", e)
-            if etype == "error" and e["fatal"]:
-                nxt = "failed" if s.state in _ANY_LIVE else None
-            else:
-                nxt = TRANSITIONS.get((s.state, etype))
-            if not s.ended and nxt != state:
-                self._v(src, no, "transition", f"{etype} from {s.state} cannot leave the player {state}", e)
-            started = e["video_started"]
-            if started != (s.started or etype == "first_frame"):
-                self._v(src, no, "video-started", f"video_started={started} after {etype} (was {s.started})", e)
-        s.fixed, s.seq, s.ts, s.pos, s.counters, s.state, s.started = fixed, seq, ts, pos, counters, state, e["video_started"]
-        s.ended = s.ended or state in _TERMINAL_STATES
+            self._v(src, no, "seq", f"seq {seq} arrived after seq {hi} (out of order)", e)
+
+    def _extend(self, s: _Session, item: tuple) -> None:
+        """Add an event just above the session's highest or just below its lowest."""
+        seq = item[0]["seq"]
+        if seq > s.high[0]["seq"]:
+            self._pair(s.high, item, item)
+            s.high = item
+            while len(s.hashes) < seq - s.base:
+                s.hashes.append(0)  # a gap (plain files only)
+            s.hashes.append(item[6])
+        else:
+            self._pair(item, s.low, item)
+            s.low = item
+            s.hashes = array("q", [item[6]]) + s.hashes
+            s.base = seq
+
+    def _pair(self, prev_item: tuple, cur_item: tuple, at: tuple) -> None:
+        """Rules between two consecutive events of a session; violations are reported at `at`."""
+        p, p_fixed, p_ts, p_counters = prev_item[:4]
+        e, fixed, ts, counters = cur_item[:4]
+        src, no, ev = at[4], at[5], at[0]
+        etype, state, p_state = e["event_type"], e["player_state"], p["player_state"]
+        if p_state in _TERMINAL_STATES:
+            self._v(src, no, "after-end", f"{etype} (seq {e['seq']}) after the session ended ({p_state})", ev)
+            return
+        if fixed != p_fixed:
+            diff = [f"{k}: {a!r} -> {b!r}" for k, a, b in zip(SESSION_FIXED, p_fixed, fixed) if a != b]
+            self._v(src, no, "session-fixed", "changed within the session: " + ", ".join(diff), ev)
+        if ts <= p_ts:
+            self._v(src, no, "timestamp-order", f"seq {e['seq']} at {e['event_timestamp']} is not after seq {p['seq']} at {p['event_timestamp']}", ev)
+        elapsed_s = (ts - p_ts) / 1000.0
+        pos, p_pos = e["position_seconds"], p["position_seconds"]
+        if etype != "seek" and pos < p_pos:
+            self._v(src, no, "position", f"position went back from {p_pos} to {pos} without a seek", ev)
+        elif etype != "seek" and pos - p_pos > elapsed_s + 1:
+            self._v(src, no, "position", f"position advanced {pos - p_pos}s in {elapsed_s:.3f}s", ev)
+        dec = [f"{c}: {a} -> {b}" for c, a, b in zip(COUNTERS, p_counters, counters) if b < a]
+        if dec:
+            self._v(src, no, "counter", "cumulative counter decreased: " + ", ".join(dec), ev)
+        elif counters[3] - p_counters[3] > elapsed_s + 1:
+            self._v(src, no, "counter", f"watch_duration_seconds grew {counters[3] - p_counters[3]}s in {elapsed_s:.3f}s", ev)
+        if etype == "error" and e["fatal"]:
+            nxt = "failed" if p_state in _ANY_LIVE else None
+        else:
+            nxt = TRANSITIONS.get((p_state, etype))
+        if nxt != state:
+            self._v(src, no, "transition", f"{etype} from {p_state} cannot leave the player {state}", ev)
+        if e["video_started"] != (p["video_started"] or etype == "first_frame"):
+            self._v(src, no, "video-started", f"video_started={e['video_started']} after {etype} (was {p['video_started']})", ev)
 
     def _cross_session(self, src: str, no: int, e: dict) -> None:
         cust, dev = e["customer_id"], e["device_id"]
@@ -377,9 +387,12 @@ class Validator:
 
     def finish(self) -> Report:
         for sid, s in self._sessions.items():
-            if s.pending:
-                first = min(s.pending)
-                self._v("(end of input)", 0, "seq", f"session {sid}: seq {s.seq + 1}..{first - 1} never arrived; {len(s.pending)} later events unchecked")
+            for pending, where in ((s.pending_high, "after"), (s.pending_low, "before")):
+                if pending:
+                    lo, hi = s.low[0]["seq"], s.high[0]["seq"]
+                    first = min(pending) if where == "after" else max(pending)
+                    gap = f"{hi + 1}..{first - 1}" if where == "after" else f"{first + 1}..{lo - 1}"
+                    self._v("(end of input)", 0, "seq", f"session {sid}: seq {gap} never arrived; {len(pending)} events {where} the gap unchecked")
         return self.report
 
 
