@@ -41,6 +41,7 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from statistics import NormalDist
 from itertools import count, repeat
+from operator import itemgetter
 from typing import Iterator
 
 import orjson
@@ -273,33 +274,41 @@ def _make_session(cfg: SimConfig, sess: _Session, r: random.Random):
         conn, isp, ip = cust.access, cust.isp, cust.ip_address
     cdn = pop.CDNS[int(r.random() * len(pop.CDNS))]
     session_id = str(uuid.UUID(int=r.getrandbits(128), version=4))
-    hi = r.getrandbits(64)
-    eid_prefix = "%08x-%04x-8%03x-%04x-" % (hi >> 32, (hi >> 16) & 0xFFFF, (hi >> 4) & 0xFFF, 0x8000 | r.getrandbits(14))
+    hi = r.getrandbits(98)
+    # event_id: a UUIDv8 (RFC 9562 custom layout): 82 random bits of the session, then the
+    # event's seq in the last 6 hex digits, so ids are unique without a draw per event.
+    eid_prefix = "%08x-%04x-8%03x-%04x-%06x" % (
+        hi >> 66, (hi >> 50) & 0xFFFF, (hi >> 38) & 0xFFF, 0x8000 | ((hi >> 24) & 0x3FFF), hi & 0xFFFFFF)
 
-    def s(v: str) -> bytes:  # a JSON string that survives two rounds of %-formatting
-        return orjson.dumps(v).replace(b"%", b"%%%%")
+    def s(v: str) -> bytes:
+        b = orjson.dumps(v)
+        if b"%" in b:  # the template is %-formatted twice (heartbeat templates); our data has no %
+            raise ValueError(f"a session field contains '%': {v!r}")
+        return b
 
-    # Master template: %s slots take the slowly changing fields (baked into a per-state
-    # template); %%-escaped slots stay for the per-event fields.
+    # One template per session; every slot is %s and takes bytes: the 12 slowly changing
+    # fields are filled once per player state (heartbeat templates), the 8 per-event ones
+    # (event_id tail, second, millisecond, bandwidth, watch time, position, completion,
+    # seq) per event.
     master = b"".join(
         (
-            b'{"event_id":"', eid_prefix.encode(), b'%%012x","event_type":"%s","event_timestamp":"%%s.%%03dZ","customer_id":',
+            b'{"event_id":"', eid_prefix.encode(), b'%s","event_type":"%s","event_timestamp":"%s.%sZ","customer_id":',
             s(cust.customer_id), b',"title_id":', s(title_id),
             b',"session_id":', s(session_id), b',"device_id":', s(dev.device_id),
             b',"title_type":', s(title_type), b',"device_type":', s(dev.device_type),
             b',"device_os":', s(dev.device_os), b',"app_version":', s(dev.app_version),
-            b',"quality":"%s","bandwidth_mbps":%%.2f,"buffering_events":%s,"buffering_duration_seconds":%s,'
-            b'"error_count":%s,"watch_duration_seconds":%%d,"position_seconds":%%d,"completion_percentage":%%.2f,'
+            b',"quality":"%s","bandwidth_mbps":%s,"buffering_events":%s,"buffering_duration_seconds":%s,'
+            b'"error_count":%s,"watch_duration_seconds":%s,"position_seconds":%s,"completion_percentage":%s,'
             b'"ip_address":', s(ip), b',"isp":', s(isp),
             b',"connection_type":', s(conn), b',"country":"US","state":', s(cust.state),
-            b',"city":', s(cust.city), b',"seq":%%d,"title_duration_seconds":', b"%d" % dur_s,
+            b',"city":', s(cust.city), b',"seq":%s,"title_duration_seconds":', b"%d" % dur_s,
             b',"bitrate_kbps":%s,"startup_time_ms":%s,"rebuffer_duration_ms":%s,"error_code":%s,"fatal":%s,'
             b'"cdn":', s(cdn), b',"video_started":%s,"player_state":"%s"}',
         )
     )
     sess.key = session_id.encode()
     sess.device_type, sess.connection_type, sess.state = dev.device_type, conn, cust.state
-    salt = r.getrandbits(48)
+    salt = 0
     pos0_s = 0 if r.random() < 0.75 else int(r.random() * 0.9 * dur_s)
     return master, dev, conn, dur_s, pos0_s, salt
 
@@ -310,28 +319,42 @@ _NORMAL = [NormalDist().inv_cdf((i + 0.5) / 8192) for i in range(8192)]
 _QUALITY_B = [q.encode() for _, q in ABR_LADDER]
 _KBPS_B = [b"%d" % k for k in LADDER_KBPS]
 _NULL, _TRUE, _FALSE = b"null", b"true", b"false"
-_EID_MUL = 0x9E3779B97F4A7C15
-_MASK48 = (1 << 48) - 1
 ABR_UP_MARGIN = 1.15  # hysteresis: switch up only with 15% to spare
+# Pre-rendered numbers: formatting with %s of ready bytes costs half of %d / %.2f / %x.
+_TABLE = 20_000  # covers seq, watch and position seconds of any session (5 h cap)
+_INT_B = [b"%d" % i for i in range(_TABLE)]
+_HEX6_B = [b"%06x" % i for i in range(_TABLE)]
+_MS_B = [b"%03d" % i for i in range(1000)]
+_CENTI_B = [b"%d.%02d" % divmod(i, 100) for i in range(10_001)]  # completion 0.00..100.00
+
+
+def _int_b(i: int) -> bytes:
+    return _INT_B[i] if i < _TABLE else b"%d" % i
+
+
+def _hex6_b(i: int) -> bytes:
+    return _HEX6_B[i] if i < _TABLE else b"%06x" % i
 
 
 def _session_events(cfg: SimConfig, sess: _Session, r: random.Random, watch_ms: int, out: list, collect: bool,
-                    secs: dict, emit_from: int = 0):
+                    secs: dict, emit_from: float = 0, count_only: bool = False):
     """Generator: runs one session's player state machine, appending its events to `out`.
 
     Sent the end of the current bucket, it appends every event before that time and
     pauses; it returns when the session has ended. Each appended item is
-    (ts_ms, uid, session_id bytes, template, template args, truth fact or None); events
-    before `emit_from` are simulated but not appended. `secs` caches
-    'YYYY-MM-DDTHH:MM:SS' per epoch second, shared by all sessions.
+    (ts_ms, uid, (session_id, JSON bytes), truth fact or None); events before `emit_from`
+    are simulated but not rendered (count_only: nothing is rendered, and the generator
+    returns (last timestamp, number of events)). `secs` maps epoch second -> 'YYYY-MM-DDTHH:MM:SS',
+    shared by all sessions (the driver fills it for the current chunk).
 
     The random draws never depend on where buckets cut the session: bandwidth is a path
     indexed by heartbeat number (its own stream), everything else is drawn in event order.
     """
-    master, dev, conn, dur_s, pos0_s, salt = _make_session(cfg, sess, r)
+    master, dev, conn, dur_s, pos0_s, _ = _make_session(cfg, sess, r)
     uid, key = sess.uid, sess.key
     rnd, log, exp = r.random, math.log, math.exp
     normal = _NORMAL
+    INT, HEX6, CENTI, MS = _INT_B, _HEX6_B, _CENTI_B, _MS_B
     hb_ms = cfg.heartbeat_ms
     whole_seconds = hb_ms % 1000 == 0
     hb_s = hb_ms // 1000
@@ -349,22 +372,27 @@ def _session_events(cfg: SimConfig, sess: _Session, r: random.Random, watch_ms: 
     rebuf_c = (0.02 + extra_rebuf) * _PER_MS
     rate = base_rate
     dur_ms = dur_s * 1000
+    dur2 = 2 * dur_s
     start = sess.start
     deadline = _deadline(start, watch_ms)
     W = watch_ms  # content ms the viewer still intends to watch
 
     # bandwidth path: path[h] is the throughput measured at heartbeat h (h=0: at start),
-    # a mean-reverting random walk in log space, from its own random stream
+    # a mean-reverting random walk in log space, from its own random stream; path_b holds
+    # the same values rendered for JSON
     rb = random.Random(r.getrandbits(64)).random
     log_bw = log_med + 0.4 * normal[int(rb() * 8192)]
     path = [exp(log_bw)]
+    path_b = [b"%.2f" % path[0]]
 
     def extend_path(upto: int) -> None:
         nonlocal log_bw
         while len(path) <= upto:
             for _ in range(32):
                 log_bw += 0.1 * (log_med - log_bw) + sigma * normal[int(rb() * 8192)]
-                path.append(exp(log_bw))
+                v = exp(log_bw)
+                path.append(v)
+                path_b.append(b"%.2f" % v)
 
     h = 0
     bw = path[0]
@@ -378,7 +406,8 @@ def _session_events(cfg: SimConfig, sess: _Session, r: random.Random, watch_ms: 
     next_hb = start + hb_ms
     pending_switch = math.inf
     pending_rung = rung
-    hb_tpl = None  # heartbeat template for the current slow state; None = rebuild
+    hb_tpls: dict = {}  # heartbeat templates by slow state
+    hb_tpl = None  # the one for the current slow state; None = look up
 
     # startup outcome: first frame, exit before video start, or video start failure
     startup = int((DEVICE_STARTUP_MS[dev.device_type] + 4000.0 / bw**0.7 + latency) * exp(0.35 * normal[int(rnd() * 8192)]))
@@ -410,33 +439,29 @@ def _session_events(cfg: SimConfig, sess: _Session, r: random.Random, watch_ms: 
             te = t + 1
         while te >= until:
             until = yield
-        if te >= emit_from:
+        if count_only:
+            pass
+        elif te >= emit_from:
             sec = te // 1000
             p = secs.get(sec)
             if p is None:
                 p = secs[sec] = _second_prefix(sec)
-            if etype == E_HEARTBEAT:
-                if hb_tpl is None:
-                    hb_tpl = master % (b"heartbeat", _QUALITY_B[rung], b"%d" % buf_events, b"%.3f" % (stall / 1000.0),
-                                       b"%d" % errors, _KBPS_B[rung], _NULL, _NULL, _NULL, _FALSE,
-                                       _TRUE if started else _FALSE, _PS[state])
-                tpl = hb_tpl
-            else:
-                tpl = master % (_ET[etype], _QUALITY_B[rung], b"%d" % buf_events, b"%.3f" % (stall / 1000.0),
-                                b"%d" % errors, _KBPS_B[rung], startup_b, rebuf_b, code_b, fatal_b,
-                                _TRUE if started else _FALSE, _PS[state])
+            pos_s = pos_ms // 1000
+            value = master % (
+                _hex6_b(seq), _ET[etype], p, MS[te % 1000], _QUALITY_B[rung], path_b[h], _int_b(buf_events),
+                b"%.3f" % (stall / 1000.0), _int_b(errors), _int_b(played // 1000), _int_b(pos_s),
+                CENTI[(pos_s * 20_000 + dur_s) // dur2], _int_b(seq), _KBPS_B[rung], startup_b, rebuf_b, code_b, fatal_b,
+                _TRUE if started else _FALSE, _PS[state])
             if collect:
                 fact = (sess, etype, played_d, stall_d, prev_bitrate, prev_quality,
                         startup if etype == E_FIRST_FRAME else None,
                         vsf and etype == E_ERROR and not started, etype == E_STOP and not started,
                         etype == E_ERROR and fatal_b is _TRUE and started)
-            pos_s = pos_ms // 1000
-            out.append((te, uid, key, tpl, ((seq * _EID_MUL + salt) & _MASK48, p, te % 1000, bw, played // 1000, pos_s,
-                                             pos_s * 100.0 / dur_s, seq), fact))
+            out.append((te, uid, (key, value), fact))
         if etype != E_HEARTBEAT:
             hb_tpl = None
         if state >= S_ENDED:
-            return
+            return te, seq + 1
         t = te
         seq += 1
         prev_bitrate, prev_quality = ladder[rung], _QUALITY_B[rung]
@@ -454,9 +479,9 @@ def _session_events(cfg: SimConfig, sess: _Session, r: random.Random, watch_ms: 
                 if cand <= tc:  # hazards are set from the bandwidth at each lifecycle event
                     rate = base_rate + rebuf_c + 2.0 / (bw if bw > bw_floor else bw_floor) * _PER_MS
                     cand = tc + 1 + int(-log(1.0 - rnd()) / rate)
-                # the next non-heartbeat event: hazard candidate, ABR switch, intended watch
-                # time reached, end of title, or the deadline (ties in this order)
-                te, etype = cand, -1  # a hazard fires; which one is drawn below
+                # the next non-heartbeat event: a hazard, the ABR switch, intended watch time
+                # reached, end of title, or the deadline (ties in this order)
+                te, etype = cand, -1
                 if pending_switch < te:
                     te, etype = pending_switch, E_BITRATE
                 tw = tc + W
@@ -468,13 +493,14 @@ def _session_events(cfg: SimConfig, sess: _Session, r: random.Random, watch_ms: 
                 if deadline < te:
                     te, etype = (deadline if deadline > tc else tc + 1), E_STOP
                 if next_hb < te:
-                    # ---- a run of plain heartbeats before it, built in bulk ----
+                    # ---- a run of plain heartbeats before it, rendered in bulk ----
                     while next_hb >= until:
                         until = yield
                     end = te if te < until else until
                     n = (end - next_hb + hb_ms - 1) // hb_ms
-                    extend_path(h + n)
-                    if pending_switch == math.inf:  # ABR watches each heartbeat's bandwidth
+                    if len(path) <= h + n:
+                        extend_path(h + n)
+                    if pending_switch == math.inf:  # ABR looks at each heartbeat's bandwidth
                         lo, hi = rung_lo[rung], rung_hi[rung]
                         for i in range(h + 1, h + n + 1):
                             b = path[i]
@@ -487,35 +513,47 @@ def _session_events(cfg: SimConfig, sess: _Session, r: random.Random, watch_ms: 
                                     pending_switch = next_hb + (n - 1) * hb_ms + 50 + int(rnd() * 900)
                                 break
                     last = next_hb + (n - 1) * hb_ms
-                    if last >= emit_from:
+                    if last >= emit_from and not count_only:
                         if hb_tpl is None:
-                            hb_tpl = master % (b"heartbeat", _QUALITY_B[rung], b"%d" % buf_events,
-                                               b"%.3f" % (stall / 1000.0), b"%d" % errors, _KBPS_B[rung], _NULL, _NULL,
-                                               _NULL, _FALSE, _TRUE, _PS[state])
-                        ts = range(next_hb, last + 1, hb_ms)
+                            k = (rung, buf_events, stall, errors, state)
+                            hb_tpl = hb_tpls.get(k)
+                            if hb_tpl is None:
+                                hb_tpl = hb_tpls[k] = master % (
+                                    b"%s", b"heartbeat", b"%s", b"%s", _QUALITY_B[rung], b"%s", _int_b(buf_events),
+                                    b"%.3f" % (stall / 1000.0), _int_b(errors), b"%s", b"%s", b"%s", b"%s",
+                                    _KBPS_B[rung], _NULL, _NULL, _NULL, _FALSE, _TRUE, _PS[state])
                         pos_first = pos_ms + next_hb - tc
                         played_first = played + next_hb - tc
-                        if whole_seconds:
+                        if whole_seconds and seq + n < _TABLE and played_first // 1000 + n * hb_s < _TABLE:
                             sec0 = next_hb // 1000
-                            ps = [secs.get(s) or secs.setdefault(s, _second_prefix(s)) for s in range(sec0, sec0 + n * hb_s, hb_s)]
-                            mss = repeat(next_hb % 1000)
-                            poss = range(pos_first // 1000, pos_first // 1000 + n * hb_s, hb_s)
-                            watches = range(played_first // 1000, played_first // 1000 + n * hb_s, hb_s)
-                        else:
-                            ps = [secs.get(x // 1000) or secs.setdefault(x // 1000, _second_prefix(x // 1000)) for x in ts]
-                            mss = [x % 1000 for x in ts]
+                            p0 = pos_first // 1000
+                            poss = range(p0, p0 + n * hb_s, hb_s)
+                            w0 = played_first // 1000
+                            args = zip(
+                                map(HEX6.__getitem__, range(seq, seq + n)),
+                                map(secs.__getitem__, range(sec0, sec0 + n * hb_s, hb_s)),
+                                repeat(MS[next_hb % 1000], n), path_b[h + 1 : h + n + 1],
+                                map(INT.__getitem__, range(w0, w0 + n * hb_s, hb_s)), map(INT.__getitem__, poss),
+                                [CENTI[(x * 20_000 + dur_s) // dur2] for x in poss], map(INT.__getitem__, range(seq, seq + n)),
+                            )
+                        else:  # general path: any heartbeat interval, any size
+                            tss = range(next_hb, last + 1, hb_ms)
                             poss = [(pos_first + i * hb_ms) // 1000 for i in range(n)]
-                            watches = [(played_first + i * hb_ms) // 1000 for i in range(n)]
-                        args = zip(
-                            [(s * _EID_MUL + salt) & _MASK48 for s in range(seq, seq + n)], ps, mss, path[h + 1 : h + n + 1],
-                            watches, poss, [x * 100.0 / dur_s for x in poss], range(seq, seq + n),
-                        )
+                            args = zip(
+                                [_hex6_b(x) for x in range(seq, seq + n)],
+                                [secs.get(x // 1000) or secs.setdefault(x // 1000, _second_prefix(x // 1000)) for x in tss],
+                                [MS[x % 1000] for x in tss], path_b[h + 1 : h + n + 1],
+                                [_int_b((played_first + i * hb_ms) // 1000) for i in range(n)], [_int_b(x) for x in poss],
+                                [CENTI[(x * 20_000 + dur_s) // dur2] for x in poss], [_int_b(x) for x in range(seq, seq + n)],
+                            )
+                        kvs = zip(repeat(key), map(hb_tpl.__mod__, args))
+                        ts = range(next_hb, last + 1, hb_ms)
                         if collect:
                             facts = [(sess, E_HEARTBEAT, (next_hb - t) if i == 0 else hb_ms, 0, prev_bitrate, prev_quality,
                                       None, False, False, False) for i in range(n)]
-                            out.extend(zip(ts, repeat(uid), repeat(key), repeat(hb_tpl), args, facts))
+                            out.extend(zip(ts, repeat(uid), kvs, facts))
                         else:
-                            out.extend(zip(ts, repeat(uid), repeat(key), repeat(hb_tpl), args, repeat(None)))
+                            out.extend(zip(ts, repeat(uid), kvs, repeat(None)))
                     d = last - tc
                     pos_ms += d
                     played += d
@@ -535,7 +573,7 @@ def _session_events(cfg: SimConfig, sess: _Session, r: random.Random, watch_ms: 
                 tc = te
                 if etype != -1:
                     break
-                x = rnd() * rate
+                x = rnd() * rate  # which hazard fired
                 if x < PAUSE_PER_MS:
                     etype, state = E_PAUSE, S_PAUSED
                     pause_end = te + 1000 + int(45_000 * exp(normal[int(rnd() * 8192)]))
@@ -631,19 +669,17 @@ def session_stats(heartbeat_ms: int) -> tuple[float, float]:
     """
     cfg = SimConfig(seed=0x5EED, heartbeat_interval_s=heartbeat_ms / 1000)
     n, life, events = 1000, 0, 0
-    secs: dict = {}
     for i in range(n):
         r = _rng(cfg.seed, _T_SESSION, i)
         w = _intended_watch_ms(r)
-        out: list = []
-        gen = _session_events(cfg, _Session(i, 0), r, w, out, False, secs)
+        gen = _session_events(cfg, _Session(i, 0), r, w, [], False, {}, emit_from=0, count_only=True)
         next(gen)
         try:
-            gen.send(float("inf"))
-        except StopIteration:
-            pass
-        life += out[-1][0] + 1
-        events += len(out)
+            gen.send(math.inf)
+        except StopIteration as stop:
+            end, count = stop.value
+        life += end + 1
+        events += count
     return life / n, events / n
 
 
@@ -660,14 +696,15 @@ def expected_events_per_s(cfg: SimConfig) -> float:
 
 
 def _raw(cfg: SimConfig, ws: int, we: float, collect: bool = False) -> Iterator[list]:
-    """Per arrival bucket, the sorted list of events with ws <= ts < we:
-    items (ts, uid, session_id, template, args, fact), in (ts, uid) order."""
+    """Per chunk of buckets, the sorted list of events with ws <= ts < we:
+    items (ts, uid, (session_id, JSON bytes), fact), in (ts, uid) order."""
     lam = arrival_rate_per_ms(cfg)
     seed = cfg.seed
     live: list = []
     out: list = []
     secs: dict = {}
     first = (ws - MAX_SESSION_MS) // BUCKET_MS
+    chunk_start = first * BUCKET_MS
     # Sessions are advanced and merged a chunk of buckets at a time: longer chunks mean
     # longer heartbeat runs and fewer generator switches; ~20k events per chunk bounds memory.
     per_bucket = lam * BUCKET_MS * session_stats(cfg.heartbeat_ms)[1]
@@ -694,6 +731,10 @@ def _raw(cfg: SimConfig, ws: int, we: float, collect: bool = False) -> Iterator[
             t += ra.expovariate(lam)
         if (b + 1) % chunk and b_end < we:
             continue  # keep collecting arrivals until the chunk ends
+        if b_end > ws:  # the second prefixes this chunk's events can use
+            secs.clear()
+            _fill_seconds(secs, chunk_start // 1000, b_end // 1000 + 1)
+        chunk_start = b_end
         ended = False
         for gen in live:
             try:
@@ -702,8 +743,6 @@ def _raw(cfg: SimConfig, ws: int, we: float, collect: bool = False) -> Iterator[
                 ended = True
         if ended:
             live = [g for g in live if g.gi_frame is not None]
-        if len(secs) > 2 * chunk * BUCKET_MS // 1000:
-            secs.clear()
         if b_end > ws:
             out.sort()
             if out and (out[0][0] < ws or out[-1][0] >= we):
@@ -736,31 +775,45 @@ def _records(config: SimConfig, ws: int, we: float, n: int | None, truth) -> Ite
     left = n if n is not None else -1
     if not left:
         return
+    kv = itemgetter(2)
     for batch in _raw(config, ws, we, truth is not None):
         if 0 < left < len(batch):
             batch = batch[:left]
         if truth is not None:
             for ev in batch:
-                f = ev[5]
+                f = ev[3]
                 truth.observe(f[0], ev[0], f[1:])
-        for ev in batch:
-            yield ev[2], ev[3] % ev[4]
+        yield from map(kv, batch)
         left -= len(batch)
         if not left:
             return
 
 
 def iter_lines(n: int, config: SimConfig) -> Iterator[bytes]:
-    """The first n events as JSON Lines, one block per arrival bucket (for the CLI)."""
+    """The first n events as JSON Lines, one block per chunk (for the CLI)."""
     left = n
     if not left:
         return
     for batch in _raw(config, config.start_ms, float("inf")):
         if left < len(batch):
             batch = batch[:left]
-        lines = [ev[3] % ev[4] for ev in batch]
+        lines = [ev[2][1] for ev in batch]
         lines.append(b"")
         yield b"\n".join(lines)
         left -= len(batch)
         if not left:
             return
+
+
+def _fill_seconds(secs: dict, first: int, end: int) -> None:
+    """secs[s] = b'YYYY-MM-DDTHH:MM:SS' for first <= s < end (one strftime per minute)."""
+    s = first
+    while s < end:
+        minute = s - s % 60
+        head = _second_prefix(minute)[:-2]
+        for x in range(s, min(minute + 60, end)):
+            secs[x] = head + _INT2_B[x - minute]
+        s = minute + 60
+
+
+_INT2_B = [b"%02d" % i for i in range(60)]
