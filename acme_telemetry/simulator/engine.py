@@ -44,6 +44,7 @@ from itertools import count, repeat
 from operator import itemgetter
 from typing import Iterator
 
+import numpy as np
 import orjson
 
 from acme_telemetry.schema import ABR_LADDER, DEVICE_OS, UHD_DEVICE_TYPES
@@ -319,13 +320,55 @@ _NORMAL = [NormalDist().inv_cdf((i + 0.5) / 8192) for i in range(8192)]
 _QUALITY_B = [q.encode() for _, q in ABR_LADDER]
 _KBPS_B = [b"%d" % k for k in LADDER_KBPS]
 _NULL, _TRUE, _FALSE = b"null", b"true", b"false"
-ABR_UP_MARGIN = 1.15  # hysteresis: switch up only with 15% to spare
+ABR_UP_MARGIN = 1.25  # hysteresis: switch up only with 25% to spare ...
+ABR_DOWN_MARGIN = 0.9  # ... and down only 10% below the rung's need
 # Pre-rendered numbers: formatting with %s of ready bytes costs half of %d / %.2f / %x.
 _TABLE = 20_000  # covers seq, watch and position seconds of any session (5 h cap)
 _INT_B = [b"%d" % i for i in range(_TABLE)]
 _HEX6_B = [b"%06x" % i for i in range(_TABLE)]
 _MS_B = [b"%03d" % i for i in range(1000)]
 _CENTI_B = [b"%d.%02d" % divmod(i, 100) for i in range(10_001)]  # completion 0.00..100.00
+
+
+_POOL, _BLOCK = 1 << 16, 64
+_UNIT: list = []
+
+
+def _unit_path():
+    """(unit AR(1) path u[k+1] = 0.9 u[k] + z, z ~ N(0, 1); decay 0.9**j for j = 1..BLOCK).
+
+    Drawn once per process from a fixed seed (numpy's PCG64), so it is identical
+    everywhere; sessions enter it at positions drawn from their own random streams.
+    """
+    if not _UNIT:
+        z = np.random.Generator(np.random.PCG64(20261126)).standard_normal(_POOL)
+        u = np.empty(_POOL)
+        u[0] = z[0] / math.sqrt(1 - 0.81)
+        for i in range(1, _POOL):  # once per process, ~30 ms
+            u[i] = 0.9 * u[i - 1] + z[i]
+        _UNIT.extend((u, 0.9 ** np.arange(1, _BLOCK + 1)))
+    return _UNIT[0], _UNIT[1]
+
+
+_BW_TABLE = 100_000  # centi-Mbps rendered ahead: 0.00 .. 999.99
+_BW_B: list = []
+
+
+def _bw_b(v: float) -> bytes:
+    """bandwidth_mbps as JSON: two decimals, rounded half to even like the bulk path."""
+    c = round(v * 100)
+    if not _BW_B:
+        _BW_B.extend(b"%d.%02d" % divmod(i, 100) for i in range(_BW_TABLE))
+    return _BW_B[c] if c < _BW_TABLE else b"%d.%02d" % divmod(c, 100)
+
+
+def _bw_render(values: list) -> tuple:
+    if not _BW_B:
+        _bw_b(0.0)
+    cs = np.rint(np.array(values) * 100).astype(np.int64)
+    if len(cs) and int(cs.max()) >= _BW_TABLE:
+        return tuple(_bw_b(v) for v in values)
+    return _pick(cs.tolist(), _BW_B)
 
 
 def _int_b(i: int) -> bytes:
@@ -336,13 +379,12 @@ def _hex6_b(i: int) -> bytes:
     return _HEX6_B[i] if i < _TABLE else b"%06x" % i
 
 
-def _session_events(cfg: SimConfig, sess: _Session, r: random.Random, watch_ms: int, out: list, collect: bool,
+def _session_events(cfg: SimConfig, sess: _Session, r: random.Random, watch_ms: int, out: "_Chunk", collect: bool,
                     secs: dict, emit_from: float = 0, count_only: bool = False):
     """Generator: runs one session's player state machine, appending its events to `out`.
 
-    Sent the end of the current bucket, it appends every event before that time and
-    pauses; it returns when the session has ended. Each appended item is
-    (ts_ms, uid, (session_id, JSON bytes), truth fact or None); events before `emit_from`
+    Sent the end of the current bucket, it records every event before that time in `out`
+    (a _Chunk) and pauses; it returns when the session has ended. Events before `emit_from`
     are simulated but not rendered (count_only: nothing is rendered, and the generator
     returns (last timestamp, number of events)). `secs` maps epoch second -> 'YYYY-MM-DDTHH:MM:SS',
     shared by all sessions (the driver fills it for the current chunk).
@@ -352,6 +394,8 @@ def _session_events(cfg: SimConfig, sess: _Session, r: random.Random, watch_ms: 
     """
     master, dev, conn, dur_s, pos0_s, _ = _make_session(cfg, sess, r)
     uid, key = sess.uid, sess.key
+    lc_ts, lc_uid, lc_kv, lc_fact = out.lc_ts, out.lc_uid, out.lc_kv, out.lc_fact
+    run_rows, run_objs, run_bw, run_facts = out.run_rows, out.run_objs, out.run_bw, out.run_facts
     rnd, log, exp = r.random, math.log, math.exp
     normal = _NORMAL
     INT, HEX6, CENTI, MS = _INT_B, _HEX6_B, _CENTI_B, _MS_B
@@ -377,22 +421,25 @@ def _session_events(cfg: SimConfig, sess: _Session, r: random.Random, watch_ms: 
     deadline = _deadline(start, watch_ms)
     W = watch_ms  # content ms the viewer still intends to watch
 
-    # bandwidth path: path[h] is the throughput measured at heartbeat h (h=0: at start),
-    # a mean-reverting random walk in log space, from its own random stream; path_b holds
-    # the same values rendered for JSON
+    # bandwidth path: path[h] is the throughput (Mbps) measured at heartbeat h (h=0: at
+    # start), a mean-reverting random walk in log space: log(bw/median) = x with
+    # x[h+1] = 0.9 x[h] + sigma z. Built 64 steps at a time from the shared unit AR(1)
+    # path (see _unit_path), entered at a position drawn from the session's own stream.
     rb = random.Random(r.getrandbits(64)).random
-    log_bw = log_med + 0.4 * normal[int(rb() * 8192)]
-    path = [exp(log_bw)]
-    path_b = [b"%.2f" % path[0]]
+    unit, decay = _unit_path()
+    x0 = 0.4 * normal[int(rb() * 8192)]
+    path = [median * exp(x0)]
+    q = int(rb() * (_POOL - _BLOCK))
 
     def extend_path(upto: int) -> None:
-        nonlocal log_bw
+        nonlocal x0, q
         while len(path) <= upto:
-            for _ in range(32):
-                log_bw += 0.1 * (log_med - log_bw) + sigma * normal[int(rb() * 8192)]
-                v = exp(log_bw)
-                path.append(v)
-                path_b.append(b"%.2f" % v)
+            if q + _BLOCK >= _POOL:
+                q = int(rb() * (_POOL - _BLOCK))
+            dev = decay * (x0 - sigma * unit[q]) + sigma * unit[q + 1 : q + _BLOCK + 1]
+            q += _BLOCK
+            x0 = float(dev[-1])
+            path.extend((median * np.exp(dev)).tolist())
 
     h = 0
     bw = path[0]
@@ -448,7 +495,7 @@ def _session_events(cfg: SimConfig, sess: _Session, r: random.Random, watch_ms: 
                 p = secs[sec] = _second_prefix(sec)
             pos_s = pos_ms // 1000
             value = master % (
-                _hex6_b(seq), _ET[etype], p, MS[te % 1000], _QUALITY_B[rung], path_b[h], _int_b(buf_events),
+                _hex6_b(seq), _ET[etype], p, MS[te % 1000], _QUALITY_B[rung], _bw_b(path[h]), _int_b(buf_events),
                 b"%.3f" % (stall / 1000.0), _int_b(errors), _int_b(played // 1000), _int_b(pos_s),
                 CENTI[(pos_s * 20_000 + dur_s) // dur2], _int_b(seq), _KBPS_B[rung], startup_b, rebuf_b, code_b, fatal_b,
                 _TRUE if started else _FALSE, _PS[state])
@@ -457,7 +504,11 @@ def _session_events(cfg: SimConfig, sess: _Session, r: random.Random, watch_ms: 
                         startup if etype == E_FIRST_FRAME else None,
                         vsf and etype == E_ERROR and not started, etype == E_STOP and not started,
                         etype == E_ERROR and fatal_b is _TRUE and started)
-            out.append((te, uid, (key, value), fact))
+            lc_ts.append(te)
+            lc_uid.append(uid)
+            lc_kv.append((key, value))
+            if collect:
+                lc_fact.append(fact)
         if etype != E_HEARTBEAT:
             hb_tpl = None
         if state >= S_ENDED:
@@ -501,7 +552,7 @@ def _session_events(cfg: SimConfig, sess: _Session, r: random.Random, watch_ms: 
                     if len(path) <= h + n:
                         extend_path(h + n)
                     if pending_switch == math.inf:  # ABR looks at each heartbeat's bandwidth
-                        lo, hi = rung_lo[rung], rung_hi[rung]
+                        lo, hi = rung_lo[rung] * ABR_DOWN_MARGIN, rung_hi[rung]
                         for i in range(h + 1, h + n + 1):
                             b = path[i]
                             if b < lo and rung or b >= hi:
@@ -522,38 +573,12 @@ def _session_events(cfg: SimConfig, sess: _Session, r: random.Random, watch_ms: 
                                     b"%s", b"heartbeat", b"%s", b"%s", _QUALITY_B[rung], b"%s", _int_b(buf_events),
                                     b"%.3f" % (stall / 1000.0), _int_b(errors), b"%s", b"%s", b"%s", b"%s",
                                     _KBPS_B[rung], _NULL, _NULL, _NULL, _FALSE, _TRUE, _PS[state])
-                        pos_first = pos_ms + next_hb - tc
-                        played_first = played + next_hb - tc
-                        if whole_seconds and seq + n < _TABLE and played_first // 1000 + n * hb_s < _TABLE:
-                            sec0 = next_hb // 1000
-                            p0 = pos_first // 1000
-                            poss = range(p0, p0 + n * hb_s, hb_s)
-                            w0 = played_first // 1000
-                            args = zip(
-                                map(HEX6.__getitem__, range(seq, seq + n)),
-                                map(secs.__getitem__, range(sec0, sec0 + n * hb_s, hb_s)),
-                                repeat(MS[next_hb % 1000], n), path_b[h + 1 : h + n + 1],
-                                map(INT.__getitem__, range(w0, w0 + n * hb_s, hb_s)), map(INT.__getitem__, poss),
-                                [CENTI[(x * 20_000 + dur_s) // dur2] for x in poss], map(INT.__getitem__, range(seq, seq + n)),
-                            )
-                        else:  # general path: any heartbeat interval, any size
-                            tss = range(next_hb, last + 1, hb_ms)
-                            poss = [(pos_first + i * hb_ms) // 1000 for i in range(n)]
-                            args = zip(
-                                [_hex6_b(x) for x in range(seq, seq + n)],
-                                [secs.get(x // 1000) or secs.setdefault(x // 1000, _second_prefix(x // 1000)) for x in tss],
-                                [MS[x % 1000] for x in tss], path_b[h + 1 : h + n + 1],
-                                [_int_b((played_first + i * hb_ms) // 1000) for i in range(n)], [_int_b(x) for x in poss],
-                                [CENTI[(x * 20_000 + dur_s) // dur2] for x in poss], [_int_b(x) for x in range(seq, seq + n)],
-                            )
-                        kvs = zip(repeat(key), map(hb_tpl.__mod__, args))
-                        ts = range(next_hb, last + 1, hb_ms)
+                        # one row per run; the driver expands and renders all runs of a chunk at once
+                        run_rows.append((next_hb, n, seq, pos_ms + next_hb - tc, played + next_hb - tc, dur_s, uid, 1))
+                        run_objs.append((key, hb_tpl))
+                        run_bw.extend(path[h + 1 : h + n + 1])
                         if collect:
-                            facts = [(sess, E_HEARTBEAT, (next_hb - t) if i == 0 else hb_ms, 0, prev_bitrate, prev_quality,
-                                      None, False, False, False) for i in range(n)]
-                            out.extend(zip(ts, repeat(uid), kvs, facts))
-                        else:
-                            out.extend(zip(ts, repeat(uid), kvs, repeat(None)))
+                            run_facts.append((sess, next_hb - t, prev_bitrate, prev_quality, 1))
                     d = last - tc
                     pos_ms += d
                     played += d
@@ -626,6 +651,38 @@ def _session_events(cfg: SimConfig, sess: _Session, r: random.Random, watch_ms: 
                     errors += 1
                     code_b = VSF_CODES[int(rnd() * len(VSF_CODES))]
         elif state == S_PAUSED:
+            # heartbeats while paused: runs like the playing ones, position and watch time frozen
+            while True:
+                if next_hb <= t:  # the pause took the heartbeat's millisecond
+                    next_hb = t + 1
+                stop_t = pause_end if pause_end < deadline else deadline
+                if next_hb >= stop_t:
+                    break
+                while next_hb >= until:
+                    until = yield
+                end = stop_t if stop_t < until else until
+                n = (end - next_hb + hb_ms - 1) // hb_ms
+                if len(path) <= h + n:
+                    extend_path(h + n)
+                last = next_hb + (n - 1) * hb_ms
+                if last >= emit_from and not count_only:
+                    k = (rung, buf_events, stall, errors, state)
+                    tpl = hb_tpls.get(k)
+                    if tpl is None:
+                        tpl = hb_tpls[k] = master % (
+                            b"%s", b"heartbeat", b"%s", b"%s", _QUALITY_B[rung], b"%s", _int_b(buf_events),
+                            b"%.3f" % (stall / 1000.0), _int_b(errors), b"%s", b"%s", b"%s", b"%s",
+                            _KBPS_B[rung], _NULL, _NULL, _NULL, _FALSE, _TRUE, _PS[state])
+                    run_rows.append((next_hb, n, seq, pos_ms, played, dur_s, uid, 0))
+                    run_objs.append((key, tpl))
+                    run_bw.extend(path[h + 1 : h + n + 1])
+                    if collect:
+                        run_facts.append((sess, 0, prev_bitrate, prev_quality, 0))
+                seq += n
+                h += n
+                bw = path[h]
+                t = last
+                next_hb = last + hb_ms
             te, etype = next_hb, E_HEARTBEAT
             if pause_end < te:
                 te = pause_end
@@ -672,7 +729,7 @@ def session_stats(heartbeat_ms: int) -> tuple[float, float]:
     for i in range(n):
         r = _rng(cfg.seed, _T_SESSION, i)
         w = _intended_watch_ms(r)
-        gen = _session_events(cfg, _Session(i, 0), r, w, [], False, {}, emit_from=0, count_only=True)
+        gen = _session_events(cfg, _Session(i, 0), r, w, _Chunk(), False, {}, emit_from=0, count_only=True)
         next(gen)
         try:
             gen.send(math.inf)
@@ -695,13 +752,106 @@ def expected_events_per_s(cfg: SimConfig) -> float:
     return arrival_rate_per_ms(cfg) * 1000.0 * session_stats(cfg.heartbeat_ms)[1]
 
 
-def _raw(cfg: SimConfig, ws: int, we: float, collect: bool = False) -> Iterator[list]:
-    """Per chunk of buckets, the sorted list of events with ws <= ts < we:
-    items (ts, uid, (session_id, JSON bytes), fact), in (ts, uid) order."""
+class _Chunk:
+    """What the sessions emit during one chunk, column-wise.
+
+    Lifecycle events (and heartbeats while starting or stalled) arrive rendered, one by one.
+    Runs of heartbeats while playing or paused arrive as one row each (first timestamp,
+    count, first seq, first position and watch time in ms, title duration, uid, 1 if
+    position and watch time advance), plus (session_id, heartbeat
+    template) and the run's rendered bandwidths; render() expands them with numpy and
+    formats them with C-level map/zip, then merges everything in (timestamp, uid) order.
+    """
+
+    __slots__ = ("lc_ts", "lc_uid", "lc_kv", "lc_fact", "run_rows", "run_objs", "run_bw", "run_facts")
+
+    def __init__(self) -> None:
+        self.lc_ts: list = []
+        self.lc_uid: list = []
+        self.lc_kv: list = []
+        self.lc_fact: list = []
+        self.run_rows: list = []
+        self.run_objs: list = []
+        self.run_bw: list = []
+        self.run_facts: list = []
+
+    def clear(self) -> None:
+        for name in self.__slots__:
+            getattr(self, name).clear()
+
+    def render(self, secs: dict, hb_ms: int, ws: int, we: float, collect: bool) -> tuple[tuple, tuple | None]:
+        """((session_id, JSON) records, truth facts or None) with ws <= ts < we, in (ts, uid) order."""
+        rows = self.run_rows
+        if rows:
+            R = np.array(rows, dtype=np.int64)
+            n = R[:, 1]
+            total = int(n.sum())
+            run = np.repeat(np.arange(len(R)), n)
+            k = np.arange(total) - np.repeat(np.cumsum(n) - n, n)
+            step = k * hb_ms
+            ts = R[run, 0] + step
+            seq = R[run, 2] + k
+            step *= R[run, 7]  # 0 for runs while paused: position and watch time stand still
+            pos = (R[run, 3] + step) // 1000
+            watch = (R[run, 4] + step) // 1000
+            dur = R[run, 5]
+            cp = (pos * 20_000 + dur) // (2 * dur)
+            uid = R[run, 6]
+            seq_l, pos_l, watch_l = seq.tolist(), pos.tolist(), watch.tolist()
+            big = max(seq_l[-1] if total == 1 else int(seq.max()), int(pos.max()), int(watch.max())) >= _TABLE
+            objs = _pick(run.tolist(), self.run_objs)
+            args = zip(
+                [_hex6_b(x) for x in seq_l] if big else _pick(seq_l, _HEX6_B),
+                _pick((ts // 1000).tolist(), secs),
+                _pick((ts % 1000).tolist(), _MS_B),
+                _bw_render(self.run_bw),
+                [_int_b(x) for x in watch_l] if big else _pick(watch_l, _INT_B),
+                [_int_b(x) for x in pos_l] if big else _pick(pos_l, _INT_B),
+                _pick(cp.tolist(), _CENTI_B),
+                [_int_b(x) for x in seq_l] if big else _pick(seq_l, _INT_B),
+            )
+            kvs = list(zip(map(_FIRST, objs), map(bytes.__mod__, map(_SECOND, objs), args)))
+            kvs += self.lc_kv
+            all_ts = np.concatenate((ts, np.array(self.lc_ts, dtype=np.int64)))
+            all_uid = np.concatenate((uid, np.array(self.lc_uid, dtype=np.int64)))
+        else:
+            kvs = self.lc_kv
+            all_ts = np.array(self.lc_ts, dtype=np.int64)
+            all_uid = np.array(self.lc_uid, dtype=np.int64)
+        if not kvs:
+            return (), ([] if collect else None)
+        order = np.lexsort((all_uid, all_ts))
+        ts_sorted = all_ts[order]
+        lo = int(np.searchsorted(ts_sorted, ws, "left"))
+        hi = int(np.searchsorted(ts_sorted, we, "left")) if we != math.inf else len(order)
+        sel = order[lo:hi].tolist()
+        facts = None
+        if collect:
+            hb_facts = []
+            for (sess, first_d, bitrate, quality, adv), (_, count, *_rest) in zip(self.run_facts, rows):
+                hb_facts.append((sess, E_HEARTBEAT, first_d, 0, bitrate, quality, None, False, False, False))
+                hb_facts.extend([(sess, E_HEARTBEAT, hb_ms * adv, 0, bitrate, quality, None, False, False, False)] * (count - 1))
+            facts = list(_pick(sel, hb_facts + self.lc_fact))
+        return _pick(sel, kvs), facts
+
+
+_FIRST, _SECOND = itemgetter(0), itemgetter(1)
+
+
+def _pick(indexes: list, seq) -> tuple:
+    """seq[i] for i in indexes, as a tuple (itemgetter: one C call)."""
+    if len(indexes) > 1:
+        return itemgetter(*indexes)(seq)
+    return tuple(seq[i] for i in indexes)
+
+
+def _raw(cfg: SimConfig, ws: int, we: float, collect: bool = False) -> Iterator[tuple]:
+    """Per chunk of buckets: (records, facts) with ws <= ts < we in (ts, uid) order; see _Chunk.render."""
     lam = arrival_rate_per_ms(cfg)
     seed = cfg.seed
+    hb_ms = cfg.heartbeat_ms
     live: list = []
-    out: list = []
+    out = _Chunk()
     secs: dict = {}
     first = (ws - MAX_SESSION_MS) // BUCKET_MS
     chunk_start = first * BUCKET_MS
@@ -744,11 +894,7 @@ def _raw(cfg: SimConfig, ws: int, we: float, collect: bool = False) -> Iterator[
         if ended:
             live = [g for g in live if g.gi_frame is not None]
         if b_end > ws:
-            out.sort()
-            if out and (out[0][0] < ws or out[-1][0] >= we):
-                yield [ev for ev in out if ws <= ev[0] < we]
-            else:
-                yield out  # only valid until the next step: the generators append to it
+            yield out.render(secs, hb_ms, ws, we, collect)
         out.clear()
 
 
@@ -775,16 +921,14 @@ def _records(config: SimConfig, ws: int, we: float, n: int | None, truth) -> Ite
     left = n if n is not None else -1
     if not left:
         return
-    kv = itemgetter(2)
-    for batch in _raw(config, ws, we, truth is not None):
-        if 0 < left < len(batch):
-            batch = batch[:left]
+    for records, facts in _raw(config, ws, we, truth is not None):
+        if 0 < left < len(records):
+            records = records[:left]
         if truth is not None:
-            for ev in batch:
-                f = ev[3]
-                truth.observe(f[0], ev[0], f[1:])
-        yield from map(kv, batch)
-        left -= len(batch)
+            for f in facts[: len(records)]:
+                truth.observe(f[0], 0, f[1:])
+        yield from records
+        left -= len(records)
         if not left:
             return
 
@@ -794,13 +938,13 @@ def iter_lines(n: int, config: SimConfig) -> Iterator[bytes]:
     left = n
     if not left:
         return
-    for batch in _raw(config, config.start_ms, float("inf")):
-        if left < len(batch):
-            batch = batch[:left]
-        lines = [ev[2][1] for ev in batch]
+    for records, _ in _raw(config, config.start_ms, float("inf")):
+        if left < len(records):
+            records = records[:left]
+        lines = list(map(_SECOND, records))
         lines.append(b"")
         yield b"\n".join(lines)
-        left -= len(batch)
+        left -= len(records)
         if not left:
             return
 
