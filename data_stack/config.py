@@ -21,10 +21,14 @@ class ConfigError(ValueError):
     """A setting is invalid; the message names it as profile.section.setting."""
 
 
-# MSK versions that AWS supports as of 2026-11 (3.5.1 reached end of support 2025-10-23).
-SUPPORTED_KAFKA_VERSIONS = ("3.8.x", "3.9.x", "4.0.x", "4.1.x")
+# MSK KafkaVersion identifiers AWS supports as of 2026-11 (3.5.1 reached end of support
+# 2025-10-23). MSK names its Kafka 4.x lines "4.0.x.kraft" and "4.1.x.kraft" (4.x has no
+# ZooKeeper mode); a bare "4.0.x" is not a valid KafkaVersion and CreateCluster rejects it
+# (MSK developer guide, "Supported Apache Kafka versions"; CDK's msk-alpha
+# KafkaVersion.V4_0_X_KRAFT / V4_1_X_KRAFT).
+SUPPORTED_KAFKA_VERSIONS = ("3.8.x", "3.9.x", "4.0.x.kraft", "4.1.x.kraft")
 # The Apache Kafka release the local broker runs for each MSK line (same line).
-LOCAL_KAFKA_RELEASE = {"3.8.x": "3.8.1", "3.9.x": "3.9.1", "4.0.x": "4.0.1", "4.1.x": "4.1.1"}
+LOCAL_KAFKA_RELEASE = {"3.8.x": "3.8.1", "3.9.x": "3.9.1", "4.0.x.kraft": "4.0.1", "4.1.x.kraft": "4.1.1"}
 
 
 @dataclass(frozen=True)

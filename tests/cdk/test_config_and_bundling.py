@@ -28,6 +28,9 @@ ROOT = Path(__file__).resolve().parents[2]
         (lambda c: replace(c, data_bucket_name="Bad_Bucket"), "prod.data_bucket_name"),
         (lambda c: replace(c, data_bucket_name="a" * 45), "prod.data_bucket_name"),  # too long once suffixed
         (lambda c: replace(c, msk=replace(c.msk, kafka_version="3.5.1")), "prod.msk.kafka_version"),
+        # MSK names its 4.x lines "4.0.x.kraft"/"4.1.x.kraft"; a bare "4.0.x" is rejected by CreateCluster
+        (lambda c: replace(c, msk=replace(c.msk, kafka_version="4.0.x")), "prod.msk.kafka_version"),
+        (lambda c: replace(c, msk=replace(c.msk, kafka_version="4.1.x")), "prod.msk.kafka_version"),
         (lambda c: replace(c, lambdas=replace(c.lambdas, max_async_payload_bytes=2_000_000)), "prod.lambdas.max_async_payload_bytes"),
         (lambda c: replace(c, network=replace(c.network, az_suffixes=("a", "b"))), "prod.network.az_suffixes"),
     ],
@@ -42,6 +45,23 @@ def test_profiles_valid_and_sized():
     assert (prod.msk.broker_count, prod.network.max_azs, prod.msk.broker_instance_type) == (3, 3, "kafka.m5.large")
     assert dev.msk.broker_count < prod.msk.broker_count and dev.msk.ebs_volume_gb < prod.msk.ebs_volume_gb
     assert prod.availability_zones == ["us-west-2a", "us-west-2b", "us-west-2c"]
+
+
+# MSK's KafkaVersion identifiers (MSK "Supported Apache Kafka versions"; 4.x exists only in KRaft mode).
+MSK_KAFKA_VERSION_RE = re.compile(r"^3\.\d+\.x$|^[4-9]\.\d+\.x\.kraft$")
+
+
+def test_kafka_versions_are_msk_identifiers_and_local_release_on_the_same_line():
+    assert load_profile("dev").msk.kafka_version == load_profile("prod").msk.kafka_version == "3.9.x"
+    assert {"4.0.x.kraft", "4.1.x.kraft"} <= set(cfgmod.SUPPORTED_KAFKA_VERSIONS)
+    for v in cfgmod.SUPPORTED_KAFKA_VERSIONS:
+        assert MSK_KAFKA_VERSION_RE.match(v), f"{v!r} is not an MSK KafkaVersion identifier"
+        line = v.split(".x")[0] + "."
+        assert cfgmod.LOCAL_KAFKA_RELEASE[v].startswith(line), (v, cfgmod.LOCAL_KAFKA_RELEASE[v])
+    assert set(cfgmod.LOCAL_KAFKA_RELEASE) == set(cfgmod.SUPPORTED_KAFKA_VERSIONS)
+    prod = cfgmod.PROFILES["prod"]
+    four = replace(prod, msk=replace(prod.msk, kafka_version="4.1.x.kraft")).validate()
+    assert four.local_kafka_release == "4.1.1"
 
 
 def test_bad_context_fails_synth_with_the_setting_name():
