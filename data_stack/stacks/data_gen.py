@@ -177,7 +177,13 @@ class DataGenStack(cdk.Stack):
             ),
             iam.PolicyStatement(
                 actions=["logs:PutLogEvents"],
-                resources=[f"{self.firehose_log_group.log_group_arn.removesuffix(':*')}:log-stream:{log_stream.log_stream_name}"],
+                # The log stream's own ARN. (log_group_arn is a token ending in ':*', so
+                # string surgery on it does nothing: build the ARN from its parts.)
+                resources=[self.format_arn(
+                    service="logs", resource="log-group",
+                    resource_name=f"{self.firehose_log_group.log_group_name}:log-stream:{log_stream.log_stream_name}",
+                    arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+                )],
             ),
         )
         self.firehose_policy.add_statements(*msk.firehose_source_statements())
@@ -208,10 +214,9 @@ class DataGenStack(cdk.Stack):
                 compression_format="GZIP",
                 processing_configuration=firehose.CfnDeliveryStream.ProcessingConfigurationProperty(
                     enabled=True,
-                    processors=[firehose.CfnDeliveryStream.ProcessorProperty(
-                        type="AppendDelimiterToRecord",
-                        parameters=[firehose.CfnDeliveryStream.ProcessorParameterProperty(parameter_name="Delimiter", parameter_value="\\n")],
-                    )],
+                    # Firehose API Processor: "You don't have to put a processor parameter
+                    # when you select AppendDelimiterToRecord" - it appends a newline.
+                    processors=[firehose.CfnDeliveryStream.ProcessorProperty(type="AppendDelimiterToRecord")],
                 ),
                 cloud_watch_logging_options=firehose.CfnDeliveryStream.CloudWatchLoggingOptionsProperty(
                     enabled=True, log_group_name=self.firehose_log_group.log_group_name, log_stream_name=log_stream.log_stream_name

@@ -142,6 +142,10 @@ def test_item6_append_delimiter_processor(dev):
     procs = dest["ProcessingConfiguration"]
     assert procs["Enabled"] is True
     assert [p["Type"] for p in procs["Processors"]] == ["AppendDelimiterToRecord"]
+    # Firehose API Processor: AppendDelimiterToRecord needs no parameter (it appends "\n").
+    # The plan's port passed Delimiter="\\n", a literal backslash-n, into the template.
+    assert "Parameters" not in procs["Processors"][0], procs["Processors"][0]
+    assert "\\\\n" not in json.dumps(stream)
     assert dest["CompressionFormat"] == "GZIP"
     assert dest["BufferingHints"] == {"IntervalInSeconds": dev.config.firehose.buffer_interval_s, "SizeInMBs": dev.config.firehose.buffer_size_mb}
 
@@ -323,3 +327,33 @@ def test_dashboard_site_hook_is_wired_or_marked(dev):
 
     src = inspect.getsource(dashboard)
     assert ">>> DashboardSite hook" in src and 'site_dir=site_dir or Path("dashboard/dist")' in src
+
+
+# --- deploy-time review fixes -------------------------------------------------------------
+def render(template, value):
+    """A CloudFormation value as the string it resolves to in us-west-2/123456789012:
+    Fn::Join rendered, AWS::Partition -> aws, a Ref to a named resource -> its name."""
+    if isinstance(value, str):
+        return value
+    if "Fn::Join" in value:
+        sep, parts = value["Fn::Join"]
+        return sep.join(render(template, p) for p in parts)
+    if "Ref" in value:
+        ref = value["Ref"]
+        if ref == "AWS::Partition":
+            return "aws"
+        res = template["Resources"][ref]
+        name_of = {"AWS::Logs::LogGroup": "LogGroupName", "AWS::Logs::LogStream": "LogStreamName"}
+        return res["Properties"][name_of[res["Type"]]]
+    raise AssertionError(f"cannot render {value}")
+
+
+def test_firehose_put_log_events_resource_is_the_log_stream_arn(dev):
+    t = dev.templates["AcmeDataGenStack"]
+    arns = [render(t, r) for _, _, st in statements(dev, "AcmeDataGenStack") if "logs:PutLogEvents" in as_list(st["Action"])
+            for r in as_list(st["Resource"])]
+    assert arns == ["arn:aws:logs:us-west-2:123456789012:log-group:/aws/firehose/acme-data-delivery:log-stream:delivery"]
+    # and it names the group and stream the delivery stream logs to
+    stream = next(iter(dev.resources("AcmeDataGenStack", "AWS::KinesisFirehose::DeliveryStream").values()))["Properties"]
+    opts = stream["ExtendedS3DestinationConfiguration"]["CloudWatchLoggingOptions"]
+    assert arns[0].endswith(f"log-group:{render(t, opts['LogGroupName'])}:log-stream:{render(t, opts['LogStreamName'])}")
