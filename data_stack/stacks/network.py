@@ -69,6 +69,29 @@ class NetworkStack(cdk.Stack):
             "Multi-VPC private connectivity (Firehose MSK source), SASL/IAM",
         )
 
+        # The consumer's event source mapping sends failed batches to an SQS queue. Lambda's
+        # MSK docs ("Capturing discarded batches for an Amazon MSK event source"): "You must
+        # deploy a VPC endpoint for your on-failure destination service inside your Amazon
+        # MSK cluster VPC." The STS and Lambda endpoints those docs list are for clusters
+        # without a route to the internet; this VPC has a NAT gateway, so SQS is the only
+        # one required.
+        self.endpoint_security_group = ec2.SecurityGroup(
+            self, "VpcEndpointSecurityGroup", vpc=self.vpc, security_group_name=f"{prefix}-endpoints-sg",
+            description="Interface VPC endpoints: HTTPS from inside the VPC", allow_all_outbound=False,
+        )
+        self.endpoint_security_group.add_ingress_rule(
+            ec2.Peer.ipv4(config.network.cidr), ec2.Port.tcp(443),
+            "HTTPS from the VPC (the Lambda MSK poller delivering to the SQS on-failure destination)",
+        )
+        self.sqs_endpoint = self.vpc.add_interface_endpoint(
+            "SqsEndpoint",
+            service=ec2.InterfaceVpcEndpointAwsService.SQS,
+            private_dns_enabled=True,
+            subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+            security_groups=[self.endpoint_security_group],
+            open=False,
+        )
+
         cdk.CfnOutput(self, "VpcId", value=self.vpc.vpc_id)
         cdk.CfnOutput(self, "MskSecurityGroupId", value=self.msk_security_group.security_group_id)
 

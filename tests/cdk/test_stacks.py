@@ -357,3 +357,22 @@ def test_firehose_put_log_events_resource_is_the_log_stream_arn(dev):
     stream = next(iter(dev.resources("AcmeDataGenStack", "AWS::KinesisFirehose::DeliveryStream").values()))["Properties"]
     opts = stream["ExtendedS3DestinationConfiguration"]["CloudWatchLoggingOptions"]
     assert arns[0].endswith(f"log-group:{render(t, opts['LogGroupName'])}:log-stream:{render(t, opts['LogStreamName'])}")
+
+
+def test_sqs_endpoint_for_the_esm_on_failure_destination(any_profile):
+    s = any_profile
+    net = s.templates["AcmeNetworkStack"]["Resources"]
+    endpoints = [v["Properties"] for v in net.values() if v["Type"] == "AWS::EC2::VPCEndpoint"]
+    sqs_eps = [e for e in endpoints if e["ServiceName"] == "com.amazonaws.us-west-2.sqs"]
+    assert len(sqs_eps) == 1
+    ep = sqs_eps[0]
+    assert ep["VpcEndpointType"] == "Interface" and ep["PrivateDnsEnabled"] is True
+    private = sorted(k for k in s.resources("AcmeNetworkStack", "AWS::EC2::Subnet") if "Private" in k)
+    assert sorted(x["Ref"] for x in ep["SubnetIds"]) == private
+    sg_id = ep["SecurityGroupIds"][0]["Fn::GetAtt"][0]
+    ingress = net[sg_id]["Properties"]["SecurityGroupIngress"]
+    assert ingress == [{"CidrIp": s.config.network.cidr, "Description": Match.any_value(), "FromPort": 443, "IpProtocol": "tcp", "ToPort": 443}] \
+        or [(i["CidrIp"], i["FromPort"], i["ToPort"]) for i in ingress] == [(s.config.network.cidr, 443, 443)]
+    # the destination it serves: the consumer ESM's on-failure queue
+    esm = next(iter(s.resources("AcmeDashboardStack", "AWS::Lambda::EventSourceMapping").values()))["Properties"]
+    assert "ConsumerFailures" in json.dumps(esm["DestinationConfig"]["OnFailure"]["Destination"])
