@@ -36,15 +36,28 @@ def az_context_key(account: str, region: str) -> str:
     return f"availability-zones:account={account}:region={region}"
 
 
+def fill_placeholder_az_context(app: cdk.App, account: str, config: AppConfig) -> bool:
+    """For a placeholder synth only (no account, or SYNTH_ACCOUNT), fill CDK's AZ lookup
+    from config: without credentials CDK cannot look AZs up and falls back to two.
+
+    With a real account the lookup is left to CDK: the CLI asks EC2 for the account's real
+    AZ names (they differ per account) and caches them in cdk.context.json. Forcing
+    '<region>a/b/c' there could name an AZ the account does not have, or one MSK does not
+    support. Returns True when it filled the context."""
+    if account != SYNTH_ACCOUNT:
+        return False
+    key = az_context_key(account, config.region)
+    if app.node.try_get_context(key) is not None:  # cdk.context.json already holds an answer
+        return False
+    app.node.set_context(key, config.availability_zones)
+    return True
+
+
 def build(app: cdk.App, config: AppConfig, *, nag: bool = True, site_dir: Path | None = None) -> AcmeStacks:
     """Create the five stacks on `app` for `config`, with the plan's dependencies."""
     account = config.account or SYNTH_ACCOUNT
     env = cdk.Environment(account=account, region=config.region)
-    # Without credentials CDK cannot look AZs up and falls back to two; fill the lookup
-    # from config (unless cdk.context.json already holds a real answer).
-    key = az_context_key(account, config.region)
-    if app.node.try_get_context(key) is None:
-        app.node.set_context(key, config.availability_zones)
+    fill_placeholder_az_context(app, account, config)
 
     tags = {"project": "acme-telemetry", "profile": config.profile}
     network = NetworkStack(app, "AcmeNetworkStack", config=config, env=env, tags=tags,

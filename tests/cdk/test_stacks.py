@@ -376,3 +376,32 @@ def test_sqs_endpoint_for_the_esm_on_failure_destination(any_profile):
     # the destination it serves: the consumer ESM's on-failure queue
     esm = next(iter(s.resources("AcmeDashboardStack", "AWS::Lambda::EventSourceMapping").values()))["Properties"]
     assert "ConsumerFailures" in json.dumps(esm["DestinationConfig"]["OnFailure"]["Destination"])
+
+
+def test_az_context_is_filled_only_for_the_placeholder_account(tmp_path):
+    import aws_cdk as cdk
+
+    from data_stack.config import load_profile
+    from data_stack.stacks import SYNTH_ACCOUNT, az_context_key, fill_placeholder_az_context
+    from data_stack.stacks.network import NetworkStack
+
+    prod = load_profile("prod")
+    app = cdk.App()
+    assert fill_placeholder_az_context(app, SYNTH_ACCOUNT, prod) is True
+    assert app.node.try_get_context(az_context_key(SYNTH_ACCOUNT, "us-west-2")) == ["us-west-2a", "us-west-2b", "us-west-2c"]
+
+    # A real account: CDK looks the AZs up (the CLI fills cdk.context.json); nothing forced.
+    real = "111122223333"
+    app = cdk.App(outdir=str(tmp_path))
+    assert fill_placeholder_az_context(app, real, load_profile("prod", {"account": real})) is False
+    assert app.node.try_get_context(az_context_key(real, "us-west-2")) is None
+    NetworkStack(app, "AcmeNetworkStack", config=load_profile("prod", {"account": real}),
+                 env=cdk.Environment(account=real, region="us-west-2"))
+    app.synth()
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    missing = [m["key"] for m in manifest.get("missing", [])]
+    assert az_context_key(real, "us-west-2") in missing
+
+    # ... and a cached real answer for the placeholder is never overwritten
+    app = cdk.App(context={az_context_key(SYNTH_ACCOUNT, "us-west-2"): ["us-west-2a", "us-west-2b", "us-west-2d"]})
+    assert fill_placeholder_az_context(app, SYNTH_ACCOUNT, prod) is False
