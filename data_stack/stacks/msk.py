@@ -10,7 +10,9 @@ Fixes against the plan:
 - The SASL/IAM bootstrap string comes from GetBootstrapBrokers (the cluster has no
   BootstrapBrokers attribute) and leaves this stack as a real cross-stack reference.
 - Grants are scoped to the cluster, topic and group ARNs, by intent (grant_produce,
-  grant_consume, grant_firehose_source), never `Resource: '*'`.
+  grant_consume, grant_firehose_source). `Resource: '*'` appears only for actions that
+  support no resource-level permissions (EC2 Describe*, kafka:DescribeClusterOperationV2),
+  each acknowledged in cdk-nag with that reason.
 """
 
 from __future__ import annotations
@@ -40,6 +42,16 @@ FIREHOSE_CLUSTER_POLICY_ACTIONS = (
     "kafka:DescribeCluster",
     "kafka:DescribeClusterV2",
 )
+
+
+# CloudFormation custom resources: ServiceTimeout is at most 3600 s.
+CFN_CUSTOM_RESOURCE_MAX_TIMEOUT = cdk.Duration.seconds(3600)
+PROVIDER_TOTAL_TIMEOUT = cdk.Duration.minutes(55)
+CONNECTIVITY_EC2_DESCRIBE_ACTIONS = ("ec2:DescribeSubnets", "ec2:DescribeRouteTables")
+# What the Lambda MSK event source mapping needs to reach the cluster's VPC
+# (Lambda "Configuring Lambda permissions for Amazon MSK event source mappings";
+# AWSLambdaMSKExecutionRole). EC2 Describe* actions support no resource-level permissions.
+ESM_EC2_DESCRIBE_ACTIONS = ("ec2:DescribeVpcs", "ec2:DescribeSecurityGroups", "ec2:DescribeSubnets")
 
 
 class MskStack(cdk.Stack):
@@ -167,19 +179,35 @@ class MskStack(cdk.Stack):
         on_event = PythonFunction(self, "ConnectivityOnEvent", handler="handler.on_event", **handler_props)
         handler_props["log_group"] = logs.LogGroup(self, "ConnectivityIsCompleteLogs", retention=retention(config.lambdas.log_retention_days), removal_policy=cdk.RemovalPolicy.DESTROY)
         is_complete = PythonFunction(self, "ConnectivityIsComplete", handler="handler.is_complete", **handler_props)
-        for fn in (on_event, is_complete):
-            fn.add_to_role_policy(iam.PolicyStatement(
-                actions=["kafka:DescribeClusterV2", "kafka:GetBootstrapBrokers", "kafka:UpdateConnectivity"],
-                resources=[self.cluster_arn],
-            ))
+        # on_event starts the update (once, only when connectivity is off); MSK checks the
+        # cluster's subnets and route tables with the caller's permissions, as AWS's
+        # data-solutions-framework-on-aws grants for UpdateConnectivity.
+        on_event.add_to_role_policy(iam.PolicyStatement(
+            actions=["kafka:DescribeClusterV2", "kafka:UpdateConnectivity"], resources=[self.cluster_arn],
+        ))
+        on_event.add_to_role_policy(iam.PolicyStatement(
+            actions=list(CONNECTIVITY_EC2_DESCRIBE_ACTIONS), resources=["*"],
+            conditions={"StringEquals": {"ec2:Region": self.region}},
+        ))
+        # is_complete polls the operation, then the cluster, then reads the bootstrap string.
+        is_complete.add_to_role_policy(iam.PolicyStatement(
+            actions=["kafka:DescribeClusterV2", "kafka:GetBootstrapBrokers"], resources=[self.cluster_arn],
+        ))
+        is_complete.add_to_role_policy(iam.PolicyStatement(actions=["kafka:DescribeClusterOperationV2"], resources=["*"]))
         provider = cr.Provider(
             self,
             "ConnectivityProvider",
             on_event_handler=on_event,
             is_complete_handler=is_complete,
-            query_interval=cdk.Duration.seconds(60),
-            # Turning on multi-VPC connectivity takes 20-40 minutes on a provisioned cluster.
-            total_timeout=cdk.Duration.hours(2),
+            # Turning on multi-VPC connectivity is a rolling broker restart that usually
+            # takes about 30 minutes. CloudFormation waits at most 3600 s for a custom
+            # resource (ServiceTimeout's maximum), so the waiter gives up at 55 minutes
+            # and the resource fails with "Operation timed out" before CloudFormation's
+            # own timeout. If that happens, re-deploy: MSK finishes the update on its own,
+            # and on_event is idempotent (connectivity already on -> no new update, and
+            # is_complete completes at once with the bootstrap string).
+            query_interval=cdk.Duration.minutes(1),
+            total_timeout=PROVIDER_TOTAL_TIMEOUT,
             log_group=logs.LogGroup(self, "ConnectivityProviderLogs", retention=retention(config.lambdas.log_retention_days), removal_policy=cdk.RemovalPolicy.DESTROY),
             disable_waiter_state_machine_logging=False,
             waiter_state_machine_log_options=cr.LogOptions(
@@ -194,6 +222,9 @@ class MskStack(cdk.Stack):
             service_token=provider.service_token,
             resource_type="Custom::MskMultiVpcConnectivity",
             properties={"ClusterArn": self.cluster_arn, "Sasl": "IAM"},
+            # CloudFormation's maximum (and default) custom-resource timeout, stated so the
+            # template shows the bound PROVIDER_TOTAL_TIMEOUT must stay under.
+            service_timeout=CFN_CUSTOM_RESOURCE_MAX_TIMEOUT,
         )
         # The policy first: the delivery stream waits on this resource, so it waits on both.
         self.connectivity.node.add_dependency(self.cluster_policy)
@@ -226,7 +257,10 @@ class MskStack(cdk.Stack):
         ]
 
     def consume_statements(self, group: str) -> list[iam.PolicyStatement]:
-        """What the Lambda MSK event source mapping lists, scoped to cluster, topic and group."""
+        """What the Lambda MSK event source mapping lists (Lambda MSK permissions docs,
+        AWSLambdaMSKExecutionRole, IAM access control), scoped to cluster, topic and group;
+        only the EC2 Describe* calls, which have no resource-level permissions, are on '*'.
+        The ENI actions come with the function's VPC execution policy."""
         return [
             iam.PolicyStatement(
                 actions=["kafka:DescribeClusterV2", "kafka:GetBootstrapBrokers",
@@ -235,6 +269,7 @@ class MskStack(cdk.Stack):
             ),
             iam.PolicyStatement(actions=["kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"], resources=[self.topic_arn]),
             iam.PolicyStatement(actions=["kafka-cluster:AlterGroup", "kafka-cluster:DescribeGroup"], resources=[self.group_arn(group)]),
+            iam.PolicyStatement(actions=list(ESM_EC2_DESCRIBE_ACTIONS), resources=["*"]),
         ]
 
     def firehose_source_statements(self) -> list[iam.PolicyStatement]:
@@ -262,6 +297,13 @@ class MskStack(cdk.Stack):
 
     def grant_consume(self, grantee: iam.IGrantable, group: str) -> None:
         self.grant(grantee, self.consume_statements(group))
+        role = grantee.grant_principal
+        policy = role.node.try_find_child("DefaultPolicy") if isinstance(role, iam.Role) else None
+        if policy is None:
+            raise TypeError("grant_consume needs a grantee whose principal is a CDK iam.Role (its DefaultPolicy gets the statements)")
+        ack(policy, "AwsSolutions-IAM5[Resource::*]",
+            "Only ec2:DescribeVpcs/DescribeSecurityGroups/DescribeSubnets, which the MSK event source mapping needs "
+            "(AWSLambdaMSKExecutionRole) and which do not support resource-level permissions; every Kafka action is scoped.")
 
     def _ack_provider(self, provider: cr.Provider, on_event: PythonFunction, is_complete: PythonFunction) -> None:
         """The Provider framework's own resources (CDK code, not ours to reshape)."""
@@ -271,6 +313,12 @@ class MskStack(cdk.Stack):
                        "ConnectivityProviderframeworkisComplete52E427CB", "ConnectivityProviderframeworkonTimeoutFCAB9B8B"):
             ack(provider, f"AwsSolutions-IAM5[Resource::<{target}.Arn>:*]",
                 "The framework invokes the handler functions by ARN; ':*' covers their versions and aliases, nothing else.")
+        ack(on_event.role.node.find_child("DefaultPolicy"), "AwsSolutions-IAM5[Resource::*]",  # type: ignore[union-attr]
+            "Only ec2:DescribeSubnets/DescribeRouteTables (limited to this region), which UpdateConnectivity checks with the "
+            "caller's permissions and which do not support resource-level permissions.")
+        ack(is_complete.role.node.find_child("DefaultPolicy"), "AwsSolutions-IAM5[Resource::*]",  # type: ignore[union-attr]
+            "Only kafka:DescribeClusterOperationV2, which has no resource types in the Service Authorization Reference "
+            "(the operation ARN is known only at run time); the cluster actions are scoped to the cluster ARN.")
         ack(provider.node.find_child("waiter-state-machine").node.find_child("Role"), "AwsSolutions-IAM5[Resource::*]",
             "CloudWatch Logs vended-delivery actions (logs:CreateLogDelivery, PutResourcePolicy, ...) do not support resource-level permissions.")
         ack(provider, "AwsSolutions-SF2", "The waiter state machine only polls is_complete once a minute during a deploy; X-Ray traces would add cost and nothing to diagnose.")

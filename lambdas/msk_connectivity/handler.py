@@ -2,11 +2,18 @@
 MSK cluster, then its SASL/IAM bootstrap string.
 
 CloudFormation cannot turn multi-VPC connectivity on at cluster creation, and the update
-takes tens of minutes, so on_event only records the request and is_complete (polled by
-the framework) does the work: while the cluster is not ACTIVE it waits; once ACTIVE
-without IAM VPC connectivity it calls UpdateConnectivity and waits; once ACTIVE with it,
-it reports GetBootstrapBrokers' BootstrapBrokerStringSaslIam and the cluster ARN.
-Delete leaves the cluster alone (deleting the cluster removes the connectivity).
+(a rolling broker restart) usually takes about 30 minutes, so:
+
+- on_event (Create/Update) describes the cluster. If IAM VPC connectivity is already on
+  it does nothing more (idempotent: a re-deploy after a timeout completes at once).
+  Otherwise it calls UpdateConnectivity once and returns the ClusterOperationArn in
+  Data, which the framework hands to every is_complete call.
+- is_complete polls DescribeClusterOperationV2 for that operation and raises on a failed
+  or rolled-back operation with MSK's ErrorInfo, so a failed update fails the deploy
+  with the reason instead of being re-issued forever. Once the operation is done and the
+  cluster is ACTIVE with IAM VPC connectivity on, it reports GetBootstrapBrokers'
+  BootstrapBrokerStringSaslIam and the cluster ARN.
+- Delete leaves the cluster alone (deleting the cluster removes the connectivity).
 """
 
 from __future__ import annotations
@@ -19,19 +26,17 @@ import boto3
 log = logging.getLogger()
 log.setLevel(logging.INFO)
 
-TERMINAL_FAILURES = ("FAILED", "DELETING")
+CLUSTER_FAILURES = ("FAILED", "DELETING")
 CONNECTIVITY = {"VpcConnectivity": {"ClientAuthentication": {"Sasl": {"Iam": {"Enabled": True}}}}}
+OPERATION_DONE = "UPDATE_COMPLETE"
 
 
 def _kafka():
     return boto3.client("kafka")
 
 
-def on_event(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    arn = event["ResourceProperties"]["ClusterArn"]
-    if event["RequestType"] == "Delete":
-        return {"PhysicalResourceId": event["PhysicalResourceId"]}
-    return {"PhysicalResourceId": f"{arn}/multi-vpc-iam"}
+def physical_id(arn: str) -> str:
+    return f"{arn}/multi-vpc-iam"
 
 
 def iam_vpc_connectivity_enabled(info: dict[str, Any]) -> bool:
@@ -39,24 +44,60 @@ def iam_vpc_connectivity_enabled(info: dict[str, Any]) -> bool:
     return bool(conn.get("VpcConnectivity", {}).get("ClientAuthentication", {}).get("Sasl", {}).get("Iam", {}).get("Enabled"))
 
 
+def on_event(event: dict[str, Any], context: Any = None, *, kafka: Any = None) -> dict[str, Any]:
+    if event["RequestType"] == "Delete":
+        return {"PhysicalResourceId": event["PhysicalResourceId"]}
+    arn = event["ResourceProperties"]["ClusterArn"]
+    kafka = kafka or _kafka()
+    info = kafka.describe_cluster_v2(ClusterArn=arn)["ClusterInfo"]
+    if iam_vpc_connectivity_enabled(info):
+        log.info("IAM multi-VPC connectivity is already on for %s; nothing to update", arn)
+        return {"PhysicalResourceId": physical_id(arn)}
+    state = info["State"]
+    if state != "ACTIVE":
+        raise RuntimeError(
+            f"cluster {arn} is {state}, not ACTIVE: MSK accepts UpdateConnectivity only on an ACTIVE "
+            "cluster; re-deploy once it is ACTIVE"
+        )
+    resp = kafka.update_connectivity(ClusterArn=arn, CurrentVersion=info["CurrentVersion"], ConnectivityInfo=CONNECTIVITY)
+    op = resp["ClusterOperationArn"]
+    log.info("UpdateConnectivity started on %s: operation %s", arn, op)
+    return {"PhysicalResourceId": physical_id(arn), "Data": {"ClusterOperationArn": op}}
+
+
+def _raise_if_failed(op_arn: str, op: dict[str, Any]) -> None:
+    state = op.get("OperationState", "")
+    err = op.get("ErrorInfo") or {}
+    if "FAILED" in state or "ROLLBACK" in state or err:
+        raise RuntimeError(
+            f"MSK operation {op_arn} ({op.get('OperationType', 'UPDATE_CONNECTIVITY')}) is {state or 'in error'}: "
+            f"{err.get('ErrorCode', 'no error code')}: {err.get('ErrorString', 'no error string')}"
+        )
+
+
 def is_complete(event: dict[str, Any], context: Any = None, *, kafka: Any = None) -> dict[str, Any]:
     if event["RequestType"] == "Delete":
         return {"IsComplete": True}
     arn = event["ResourceProperties"]["ClusterArn"]
     kafka = kafka or _kafka()
+    op_arn = (event.get("Data") or {}).get("ClusterOperationArn")
+    if op_arn:
+        op = kafka.describe_cluster_operation_v2(ClusterOperationArn=op_arn)["ClusterOperationInfo"]
+        _raise_if_failed(op_arn, op)
+        # Done: the documented terminal state, or any state with an end time and no error.
+        if op.get("OperationState") != OPERATION_DONE and not op.get("EndTime"):
+            log.info("operation %s is %s; waiting", op_arn, op.get("OperationState"))
+            return {"IsComplete": False}
     info = kafka.describe_cluster_v2(ClusterArn=arn)["ClusterInfo"]
     state = info["State"]
-    if state in TERMINAL_FAILURES:
+    if state in CLUSTER_FAILURES:
         raise RuntimeError(f"cluster {arn} is {state}")
     if state != "ACTIVE":
         log.info("cluster is %s; waiting", state)
         return {"IsComplete": False}
     if not iam_vpc_connectivity_enabled(info):
-        try:
-            kafka.update_connectivity(ClusterArn=arn, CurrentVersion=info["CurrentVersion"], ConnectivityInfo=CONNECTIVITY)
-        except kafka.exceptions.ConflictException as exc:  # another update won the race: wait
-            log.info("update conflict (%s); waiting", exc)
-        return {"IsComplete": False}
+        what = f"operation {op_arn} finished" if op_arn else "connectivity was on when this deploy started"
+        raise RuntimeError(f"cluster {arn} is ACTIVE without IAM multi-VPC connectivity ({what}); re-deploy to turn it on")
     brokers = kafka.get_bootstrap_brokers(ClusterArn=arn)
     return {
         "IsComplete": True,

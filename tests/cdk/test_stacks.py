@@ -223,13 +223,18 @@ def test_item10_every_function_asset_has_its_handler(dev):
 
 
 # --- item 13: IAM scoped to cluster/topic/group -------------------------------------------
+# Kafka actions with no resource types in the Service Authorization Reference: '*' is the
+# only possible resource, so these (and only these) may appear on it, alone in a statement.
+KAFKA_ACTIONS_WITHOUT_RESOURCE_TYPES = {"kafka:DescribeClusterOperationV2"}
+
+
 def test_item13_no_kafka_action_on_star(any_profile):
     s = any_profile
     for sid in STACKS:
         for lid, _, st in statements(s, sid):
             actions = as_list(st["Action"])
-            if any(a.startswith(("kafka-cluster:", "kafka:")) for a in actions):
-                assert "*" not in as_list(st["Resource"]), (sid, lid, actions)
+            if any(a.startswith(("kafka-cluster:", "kafka:")) for a in actions) and "*" in as_list(st["Resource"]):
+                assert set(actions) <= KAFKA_ACTIONS_WITHOUT_RESOURCE_TYPES, (sid, lid, actions)
 
 
 def _actions_of_role(s, stack_id, role_fragment):
@@ -357,6 +362,65 @@ def test_firehose_put_log_events_resource_is_the_log_stream_arn(dev):
     stream = next(iter(dev.resources("AcmeDataGenStack", "AWS::KinesisFirehose::DeliveryStream").values()))["Properties"]
     opts = stream["ExtendedS3DestinationConfiguration"]["CloudWatchLoggingOptions"]
     assert arns[0].endswith(f"log-group:{render(t, opts['LogGroupName'])}:log-stream:{render(t, opts['LogStreamName'])}")
+
+
+def test_consumer_role_has_what_the_lambda_msk_esm_needs(any_profile):
+    s = any_profile
+    role = "ConsumerFunctionServiceRole"
+    by_resource = {}
+    for _, pol, st in statements(s, "AcmeDashboardStack"):
+        if any(role in json.dumps(r) for r in pol["Properties"].get("Roles", [])):
+            for r in as_list(st["Resource"]):
+                by_resource.setdefault(json.dumps(r), set()).update(as_list(st["Action"]))
+    # Lambda "Configuring Lambda permissions for Amazon MSK event source mappings" / AWSLambdaMSKExecutionRole
+    assert {"ec2:DescribeVpcs", "ec2:DescribeSecurityGroups", "ec2:DescribeSubnets"} <= by_resource['"*"']
+    assert all(a.startswith("ec2:Describe") for a in by_resource['"*"']), by_resource['"*"']
+    on_cluster = next(v for k, v in by_resource.items() if "MskClusterArn" in k and ":topic/" not in k and ":group/" not in k)
+    assert {"kafka:DescribeClusterV2", "kafka:GetBootstrapBrokers", "kafka-cluster:Connect",
+            "kafka-cluster:DescribeClusterDynamicConfiguration"} <= on_cluster
+    on_topic = next(v for k, v in by_resource.items() if ":topic/" in k)
+    on_group = next(v for k, v in by_resource.items() if ":group/" in k)
+    assert {"kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"} <= on_topic
+    assert {"kafka-cluster:DescribeGroup", "kafka-cluster:AlterGroup"} <= on_group
+    # the ENI actions come from the VPC execution managed policy
+    roles = s.resources("AcmeDashboardStack", "AWS::IAM::Role")
+    consumer_role = next(v for k, v in roles.items() if k.startswith(role))
+    assert "AWSLambdaVPCAccessExecutionRole" in json.dumps(consumer_role["Properties"]["ManagedPolicyArns"])
+
+
+def test_connectivity_waiter_gives_up_before_cloudformation_does(dev):
+    msk = dev.templates["AcmeMskStack"]
+    cr = msk["Resources"]["MultiVpcConnectivity"]["Properties"]
+    service_timeout = int(cr["ServiceTimeout"])
+    assert service_timeout <= 3600  # CloudFormation's custom-resource maximum
+    machine = next(iter(dev.resources("AcmeMskStack", "AWS::StepFunctions::StateMachine").values()))
+    definition = json.loads("".join(p if isinstance(p, str) else "X" for p in machine["Properties"]["DefinitionString"]["Fn::Join"][1]))
+    retry = definition["States"]["framework-isComplete-task"]["Retry"][0]
+    waited = retry["IntervalSeconds"] * retry["MaxAttempts"]
+    assert retry["IntervalSeconds"] == 60
+    # a margin for the last is_complete call and the framework's response
+    assert 45 * 60 <= waited <= service_timeout - 300, (waited, service_timeout)
+
+
+def _role_actions(s, stack_id, role_fragment):
+    out = []
+    for _, pol, st in statements(s, stack_id):
+        if any(role_fragment in json.dumps(r) for r in pol["Properties"].get("Roles", [])):
+            out.append((set(as_list(st["Action"])), as_list(st["Resource"]), st.get("Condition")))
+    return out
+
+
+def test_connectivity_handlers_have_update_connectivity_permissions(dev):
+    on_event = _role_actions(dev, "AcmeMskStack", "ConnectivityOnEventServiceRole")
+    on_cluster = set().union(*(a for a, r, _ in on_event if r == [{"Fn::GetAtt": ["MskCluster", "Arn"]}]))
+    assert {"kafka:DescribeClusterV2", "kafka:UpdateConnectivity"} <= on_cluster
+    ec2_st = [(a, c) for a, r, c in on_event if r == ["*"]]
+    assert len(ec2_st) == 1 and ec2_st[0][0] == {"ec2:DescribeSubnets", "ec2:DescribeRouteTables"}
+    assert ec2_st[0][1] == {"StringEquals": {"ec2:Region": "us-west-2"}}
+    is_complete = _role_actions(dev, "AcmeMskStack", "ConnectivityIsCompleteServiceRole")
+    polled = set().union(*(a for a, _, _ in is_complete))
+    assert {"kafka:DescribeClusterOperationV2", "kafka:DescribeClusterV2", "kafka:GetBootstrapBrokers"} <= polled
+    assert "kafka:UpdateConnectivity" not in polled  # the waiter never re-issues the update
 
 
 def test_sqs_endpoint_for_the_esm_on_failure_destination(any_profile):

@@ -1,5 +1,6 @@
 """Generator (EventBridge scheduled event -> chunked async invokes), producer (payload
-contract, IAM token provider: item 11) and the MSK connectivity custom resource."""
+contract, IAM token provider: item 11). The MSK connectivity custom resource is tested in
+test_msk_connectivity.py."""
 
 from __future__ import annotations
 
@@ -82,45 +83,3 @@ def test_item11_iam_settings_use_a_token_provider_object(monkeypatch):
     assert cfg["security_protocol"] == "SASL_SSL" and cfg["sasl_mechanism"] == "OAUTHBEARER"
     assert isinstance(cfg["sasl_oauth_token_provider"], AbstractTokenProvider)
     assert callable(cfg["sasl_oauth_token_provider"].token)
-
-
-class FakeKafka:
-    """MSK control plane responses as documented (DescribeClusterV2, GetBootstrapBrokers)."""
-
-    class exceptions:  # noqa: N801
-        class ConflictException(Exception):
-            pass
-
-    def __init__(self, states):
-        self.states = list(states)
-        self.updates = []
-
-    def describe_cluster_v2(self, ClusterArn):
-        state, enabled = self.states.pop(0)
-        conn = {"VpcConnectivity": {"ClientAuthentication": {"Sasl": {"Iam": {"Enabled": enabled}}}}} if enabled else {}
-        return {"ClusterInfo": {"State": state, "CurrentVersion": "K3AEGXETSR30VB",
-                                "Provisioned": {"BrokerNodeGroupInfo": {"ConnectivityInfo": conn}}}}
-
-    def update_connectivity(self, **kw):
-        self.updates.append(kw)
-
-    def get_bootstrap_brokers(self, ClusterArn):
-        return {"BootstrapBrokerStringSaslIam": "b-1.x:9098,b-2.x:9098"}
-
-
-def test_connectivity_custom_resource_turns_on_then_waits_then_reports():
-    cr = load_handler("msk_connectivity")
-    arn = "arn:aws:kafka:us-west-2:123456789012:cluster/acme-msk-cluster/abcd-1234-5"
-    ev = {"RequestType": "Create", "ResourceProperties": {"ClusterArn": arn}}
-    assert cr.on_event(ev)["PhysicalResourceId"] == f"{arn}/multi-vpc-iam"
-    kafka = FakeKafka([("CREATING", False), ("ACTIVE", False), ("UPDATING", False), ("ACTIVE", True)])
-    assert cr.is_complete(ev, kafka=kafka) == {"IsComplete": False}
-    assert cr.is_complete(ev, kafka=kafka) == {"IsComplete": False}
-    assert kafka.updates == [{"ClusterArn": arn, "CurrentVersion": "K3AEGXETSR30VB", "ConnectivityInfo": cr.CONNECTIVITY}]
-    assert cr.is_complete(ev, kafka=kafka) == {"IsComplete": False}
-    done = cr.is_complete(ev, kafka=kafka)
-    assert done["IsComplete"] is True
-    assert done["Data"] == {"ClusterArn": arn, "BootstrapBrokerStringSaslIam": "b-1.x:9098,b-2.x:9098"}
-    with pytest.raises(RuntimeError, match="FAILED"):
-        cr.is_complete(ev, kafka=FakeKafka([("FAILED", False)]))
-    assert cr.is_complete({"RequestType": "Delete", "ResourceProperties": {"ClusterArn": arn}}) == {"IsComplete": True}
