@@ -173,6 +173,13 @@ class Customer:
     devices: tuple[Device, ...]
 
 
+def uuid4_str(bits: int) -> str:
+    """A random (version 4, RFC 4122 variant) UUID string from 128 random bits; as
+    str(uuid.UUID(int=bits, version=4)), without building a UUID object."""
+    h = "%032x" % ((bits & ~(0xF000 << 64) & ~(0xC000 << 48)) | (0x4000 << 64) | (0x8000 << 48))
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 @lru_cache(maxsize=16384)
 def customer(seed: int, cid: int) -> Customer:
     """The customer `cid`: a fixed home (location, access, ISP, IP) and 1..4 devices."""
@@ -181,17 +188,18 @@ def customer(seed: int, cid: int) -> Customer:
     city = cities[int(r.random() * len(cities))]
     access, _, isps = pop.HOME_ACCESS[bisect_right(_ACCESS_CUM, r.random())]
     isp = isps[int(r.random() * len(isps))]
-    ip = "%d.%d.%d.%d" % (pop.ISP_FIRST_OCTET[isp], r.randrange(256), r.randrange(256), r.randrange(1, 255))
+    bits = r.getrandbits(24)
+    ip = "%d.%d.%d.%d" % (pop.ISP_FIRST_OCTET[isp], bits >> 16, (bits >> 8) & 0xFF, 1 + (bits & 0xFF) % 254)
     devices = []
     for _ in range(1 + min(pop.MAX_DEVICES_PER_CUSTOMER - 1, int(r.expovariate(1.0)))):
         dtype = _DEVICE_TYPES[bisect_right(_DEVICE_CUM, r.random())]
         oses = DEVICE_OS[dtype]
         devices.append(
             Device(
-                device_id=str(uuid.UUID(int=r.getrandbits(128), version=4)),
+                device_id=uuid4_str(r.getrandbits(128)),
                 device_type=dtype,
                 device_os=oses[int(r.random() * len(oses))],
-                app_version="%d.%d.%d" % (r.randint(4, 6), r.randint(0, 12), r.randint(0, 30)),
+                app_version="%d.%d.%d" % (4 + int(r.random() * 3), int(r.random() * 13), int(r.random() * 31)),
                 uhd=dtype in UHD_DEVICE_TYPES and r.random() < pop.UHD_CAPABLE_TV_SHARE,
             )
         )
@@ -275,13 +283,14 @@ def _make_session(cfg: SimConfig, sess: _Session, r: random.Random):
         if r.random() < 0.35:
             conn = "mobile"
             isp = pop.MOBILE_CARRIERS[int(r.random() * len(pop.MOBILE_CARRIERS))]
-            ip = "%d.%d.%d.%d" % (pop.ISP_FIRST_OCTET[isp], r.randrange(256), r.randrange(256), r.randrange(1, 255))
+            bits = r.getrandbits(24)
+            ip = "%d.%d.%d.%d" % (pop.ISP_FIRST_OCTET[isp], bits >> 16, (bits >> 8) & 0xFF, 1 + (bits & 0xFF) % 254)
         else:
             conn, isp, ip = "wifi", cust.isp, cust.ip_address
     else:
         conn, isp, ip = cust.access, cust.isp, cust.ip_address
     cdn = pop.CDNS[int(r.random() * len(pop.CDNS))]
-    session_id = str(uuid.UUID(int=r.getrandbits(128), version=4))
+    session_id = uuid4_str(r.getrandbits(128))
     hi = r.getrandbits(98)
     # event_id: a UUIDv8 (RFC 9562 custom layout): 82 random bits of the session, then the
     # event's seq in the last 6 hex digits, so ids are unique without a draw per event.
@@ -555,8 +564,10 @@ def _session_events(cfg: SimConfig, sess: _Session, r: random.Random, watch_ms: 
                     n = (end - next_hb + hb_ms - 1) // hb_ms
                     if len(path) <= h + n:
                         extend_path(h + n)
-                    if pending_switch == math.inf:  # ABR looks at each heartbeat's bandwidth
-                        lo, hi = rung_lo[rung] * ABR_DOWN_MARGIN, rung_hi[rung]
+                    lo, hi = rung_lo[rung] * ABR_DOWN_MARGIN, rung_hi[rung]
+                    if pending_switch == math.inf and not (
+                        (not rung or min(path[h + 1 : h + n + 1]) >= lo) and max(path[h + 1 : h + n + 1]) < hi
+                    ):  # ABR looks at each heartbeat's bandwidth; most runs need no switch
                         for i in range(h + 1, h + n + 1):
                             b = path[i]
                             if b < lo and rung or b >= hi:
