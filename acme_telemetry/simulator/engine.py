@@ -180,7 +180,7 @@ def uuid4_str(bits: int) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-@lru_cache(maxsize=16384)
+@lru_cache(maxsize=4096)
 def customer(seed: int, cid: int) -> Customer:
     """The customer `cid`: a fixed home (location, access, ISP, IP) and 1..4 devices."""
     r = _rng(seed, _T_CUSTOMER, cid)
