@@ -432,7 +432,10 @@ def expand(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, bool]], int]:
                 errors += sum(1 for f in (p / "errors").rglob("*") if f.is_file()) if (p / "errors").is_dir() else 0
             else:
                 root = p
-            files.extend((f, True) for f in sorted(root.rglob("*")) if f.is_file() and not f.name.startswith("."))
+            found = [(f, True) for f in sorted(root.rglob("*")) if f.is_file() and not f.name.startswith(".")]
+            if not found:
+                raise FileNotFoundError(f"{p}: no files to check in this folder")
+            files.extend(found)
         elif p.exists():
             files.append((p, False))
         else:

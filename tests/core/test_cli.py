@@ -57,6 +57,7 @@ def test_validate_reports_each_violation_and_exits_1(tmp_path: Path):
         (["generate", "--events", "5", "--frobnicate"], "unrecognized arguments"),
         (["validate", "/no/such/file.jsonl"], "no such file"),
         (["validate"], "required"),
+        (["validate", "tests/core/__pycache__/../no-such-dir/"], "no such file"),
     ],
 )
 def test_bad_input_is_one_line_and_nonzero(args, message):
@@ -69,6 +70,10 @@ def test_bad_input_is_one_line_and_nonzero(args, message):
 
 
 def test_unreadable_and_corrupt_inputs(tmp_path: Path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = run("validate", str(empty))
+    assert r.returncode == 2 and "no files to check" in r.stderr.decode()
     corrupt = tmp_path / "x.gz"
     corrupt.write_bytes(b"not gzip at all")
     r = run("validate", str(corrupt))
