@@ -18,19 +18,23 @@ denominator is zero.
   window a failure whose attempt fell in the previous window can push them past 100.)
 - startup_time_ms_p50 / _p95: nearest-rank percentiles of startup_time_ms of the
   `first_frame` events (CTA-2066 video startup time: play attempt to first frame).
-- Time in a state: the time between two consecutive events of a session, both in the
-  window, counts as the state the earlier event left the player in (player_state).
-  The interval before a session's first event in the window is not counted; with a
-  heartbeat every H seconds that is at most H per session and window.
-- rebuffer_ratio: stall time / watch time, where stall time is the increase of the
-  cumulative buffering_duration_seconds over those intervals (stalls after the first
-  frame, seek-induced buffering excluded, as CTA-2066) and watch time is playing time plus
-  stall time (Mux "rebuffer percentage" as a fraction, 0..1).
+- Time in a state comes from each event alone, as player beacons report it (Mux and
+  Conviva heartbeats carry the time since the previous beacon): an event's played_ms is the
+  video played and its stalled_ms the stall time since the session's previous event, and
+  played_bitrate_kbps the bitrate of that played video. The time belongs to the window of
+  the event that reports it, so a window's KPIs depend on its own events only: no
+  per-session state crosses windows or Lambda batches, and summing over consecutive windows
+  gives the totals of one window over their union. (With heartbeats every H seconds, the
+  time reported in a window lags real time by at most H per session.)
+- playing time = sum of played_ms; stall time = sum of stalled_ms (stalls after the first
+  frame, seek-induced buffering excluded, as CTA-2066); watch time = playing + stall time.
+- rebuffer_ratio: stall time / watch time (Mux "rebuffer percentage" as a fraction, 0..1).
 - rebuffers_per_minute: `rebuffer_start` events / watch time in minutes (Mux "rebuffer
   frequency").
-- avg_bitrate_kbps: time-weighted average of bitrate_kbps over playing time (CTA-2066
-  average media bitrate): sum(bitrate x playing ms) / playing ms.
-- quality_share: share of playing time at each quality label (only labels seen; sums to 1).
+- avg_bitrate_kbps: time-weighted average bitrate over playing time (CTA-2066 average
+  media bitrate): sum(played_bitrate_kbps x played_ms) / sum(played_ms).
+- quality_share: share of playing time at each quality label, the label of
+  played_bitrate_kbps's ABR rung (only labels seen; sums to 1).
 - playback_failures: fatal `error` events after the first frame (CTA-2066 playback failure).
 
 The snapshot carries no customer_id, device_id, session_id or ip_address, rounds its
@@ -43,7 +47,7 @@ import math
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
-from acme_telemetry.schema import QUALITY_LABELS
+from acme_telemetry.schema import QUALITY_LABELS, QUALITY_OF_BITRATE
 
 SLICE_DIMENSIONS: tuple[str, ...] = ("device_type", "connection_type", "state")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -141,9 +145,10 @@ class KpiWindow:
     """Accumulates the events of one window; snapshot() gives the KPI dict (see module doc).
 
     add() never raises on bad input: an event that is not a dict with the fields the KPIs
-    need, or whose timestamp is outside the window, is counted in `rejected` / `outside`
-    and otherwise ignored. Events of one session must arrive in order (Kafka keys by
-    session); an event not later than the session's previous one adds no interval.
+    need (including played_ms, stalled_ms and played_bitrate_kbps, a non-negative int each
+    and an ABR rung), or whose timestamp is outside the window, is counted in `rejected` /
+    `outside` and otherwise ignored. Each event is counted on its own, in any order; a
+    redelivered event is counted again (the lake, not the live view, deduplicates).
     """
 
     def __init__(self, window_start: datetime, window_end: datetime):
@@ -154,8 +159,6 @@ class KpiWindow:
             raise ValueError(f"window_end {window_end} must be after window_start {window_start}")
         self._overall = _Acc()
         self._by: dict[str, dict[str, _Acc]] = {d: {} for d in SLICE_DIMENSIONS}
-        # session_id -> (ts_ms, player_state, bitrate_kbps, quality, stall_ms, accumulators)
-        self._last: dict[str, tuple] = {}
         self.rejected = 0
         self.outside = 0
 
@@ -165,11 +168,11 @@ class KpiWindow:
             ts = parse_ts_ms(event["event_timestamp"])
             sid = event["session_id"]
             etype = event["event_type"]
-            state = event["player_state"]
-            bitrate = event["bitrate_kbps"]
-            quality = event["quality"]
-            stall = event["buffering_duration_seconds"]
             started = event["video_started"]
+            played = event["played_ms"]
+            stalled = event["stalled_ms"]
+            quality = QUALITY_OF_BITRATE.get(event["played_bitrate_kbps"])
+            bitrate = event["played_bitrate_kbps"]
             slices = [event[d] for d in SLICE_DIMENSIONS]
         except (KeyError, TypeError):
             self.rejected += 1
@@ -178,10 +181,12 @@ class KpiWindow:
             ts is None
             or not isinstance(sid, str)
             or not isinstance(etype, str)
-            or isinstance(bitrate, bool)
-            or not isinstance(bitrate, int)
-            or isinstance(stall, bool)
-            or not isinstance(stall, (int, float))
+            or type(played) is not int
+            or type(stalled) is not int
+            or played < 0
+            or stalled < 0
+            or quality is None
+            or type(bitrate) is not int
             or not all(isinstance(s, str) for s in slices)
         ):
             self.rejected += 1
@@ -189,18 +194,13 @@ class KpiWindow:
         if not (self._ws <= ts < self._we):
             self.outside += 1
             return False
-        stall_ms = int(round(stall * 1000))
-        prev = self._last.get(sid)
-        if prev is None:
-            accs = [self._overall]
-            for dim, value in zip(SLICE_DIMENSIONS, slices):
-                by = self._by[dim]
-                acc = by.get(value)
-                if acc is None:
-                    acc = by[value] = _Acc()
-                accs.append(acc)
-        else:
-            accs = prev[5]
+        accs = [self._overall]
+        for dim, value in zip(SLICE_DIMENSIONS, slices):
+            by = self._by[dim]
+            acc = by.get(value)
+            if acc is None:
+                acc = by[value] = _Acc()
+            accs.append(acc)
         startup = event.get("startup_time_ms") if etype == "first_frame" else None
         fatal = etype == "error" and event.get("fatal") is True
         for acc in accs:
@@ -219,19 +219,17 @@ class KpiWindow:
                     acc.vsf += 1
             if isinstance(startup, int) and not isinstance(startup, bool):
                 acc.startups.append(startup)
-        if prev is not None and ts > prev[0]:
-            dt = ts - prev[0]
-            dstall = stall_ms - prev[4]
-            for acc in accs:
-                if prev[1] == "playing":
-                    acc.played += dt
-                    acc.bitrate_ms += prev[2] * dt
-                    acc.quality_ms[prev[3]] = acc.quality_ms.get(prev[3], 0) + dt
-                if dstall > 0:
-                    acc.stalled += dstall
-        if prev is None or ts > prev[0]:
-            self._last[sid] = (ts, state, bitrate, quality, stall_ms, accs)
+            if played:
+                acc.played += played
+                acc.bitrate_ms += bitrate * played
+                acc.quality_ms[quality] = acc.quality_ms.get(quality, 0) + played
+            acc.stalled += stalled
         return True
+
+    def totals(self) -> dict[str, Any]:
+        """The overall sums behind the time-based KPIs, in ms (additive across windows)."""
+        o = self._overall
+        return {"played_ms": o.played, "stalled_ms": o.stalled, "bitrate_ms": o.bitrate_ms, "quality_ms": dict(o.quality_ms)}
 
     def snapshot(self) -> dict[str, Any]:
         """The KPI dict of docs/contracts.md: window bounds, overall, and by slice."""

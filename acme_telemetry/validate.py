@@ -10,7 +10,8 @@ Rules (each violation names one):
   `device-os` (OS matches device_type), `quality-bitrate` (quality is the ABR rung's
   label), `uhd-device` (4K only on 4K-capable device types), `geo` (country US, city in
   state), `isp-connection`, `completion` (= position / title duration), `range`
-  (negative counters, position past the end, non-positive bandwidth), `event-fields`
+  (negative counters or intervals, position past the end, non-positive bandwidth),
+  `played-bitrate` (played_bitrate_kbps is an ABR rung the device can play), `event-fields`
   (startup_time_ms only and always on first_frame, rebuffer_duration_ms on rebuffer_end,
   error_code on error, fatal only on error), `player-state` (the state an event type can
   leave the player in).
@@ -19,7 +20,13 @@ Rules (each violation names one):
   (never backwards except on seek; never faster than the clock), `counter` (cumulative
   counters never decrease; watch time never faster than the clock), `transition` (the
   player state machine), `start` (seq 0 is the only start), `after-end` (nothing after
-  stop, complete or a fatal error), `video-started` (turns true at first_frame and stays).
+  stop, complete or a fatal error), `video-started` (turns true at first_frame and stays),
+  `interval` (the per-event intervals agree with the cumulative counters: played_ms is the
+  growth of watch_duration_seconds x1000 within its whole-second rounding, stalled_ms the
+  growth of buffering_duration_seconds x1000 within 1 ms; played_ms + stalled_ms fit in the
+  time since the previous event; video is played only after an event that left the player
+  playing and stalls only after one that left it rebuffering; played_bitrate_kbps is the
+  previous event's bitrate_kbps; all three are 0 / bitrate_kbps on a session's seq 0).
 - across sessions: `customer-home` (one home state and city per customer),
   `customer-devices` (at most MAX_DEVICES_PER_CUSTOMER devices), `device-fixed` (a device
   keeps its customer, type and OS).
@@ -228,6 +235,13 @@ class Validator:
         if q != e["quality"]:
             self._v(src, no, "quality-bitrate", f"quality={e['quality']!r} but bitrate_kbps={e['bitrate_kbps']} is {'rung ' + q if q else 'not a rung'}", e)
             ok = False
+        pq = QUALITY_OF_BITRATE.get(e["played_bitrate_kbps"])
+        if pq is None or pq == "4K" and dtype not in UHD_DEVICE_TYPES:
+            self._v(src, no, "played-bitrate", f"played_bitrate_kbps={e['played_bitrate_kbps']} is {'not a rung' if pq is None else 'a 4K rung on a ' + dtype}", e)
+            ok = False
+        if e["seq"] == 0 and (e["played_ms"] or e["stalled_ms"] or e["played_bitrate_kbps"] != e["bitrate_kbps"]):
+            self._v(src, no, "interval", f"a session's first event has no interval: played_ms={e['played_ms']} stalled_ms={e['stalled_ms']} (must be 0), played_bitrate_kbps={e['played_bitrate_kbps']} (must be bitrate_kbps={e['bitrate_kbps']})", e)
+            ok = False
         if e["quality"] == "4K" and dtype not in UHD_DEVICE_TYPES:
             self._v(src, no, "uhd-device", f"4K on a {dtype}, which is not 4K-capable", e)
             ok = False
@@ -238,8 +252,9 @@ class Validator:
             self._v(src, no, "isp-connection", f"isp={e['isp']!r} does not offer {e['connection_type']}", e)
             ok = False
         dur, pos = e["title_duration_seconds"], e["position_seconds"]
-        if dur <= 0 or not 0 <= pos <= dur or e["bandwidth_mbps"] <= 0 or e["seq"] < 0 or any(e[c] < 0 for c in COUNTERS):
-            self._v(src, no, "range", f"out of range: title_duration_seconds={dur} position_seconds={pos} bandwidth_mbps={e['bandwidth_mbps']} seq={e['seq']}", e)
+        if (dur <= 0 or not 0 <= pos <= dur or e["bandwidth_mbps"] <= 0 or e["seq"] < 0 or any(e[c] < 0 for c in COUNTERS)
+                or e["played_ms"] < 0 or e["stalled_ms"] < 0):
+            self._v(src, no, "range", f"out of range: title_duration_seconds={dur} position_seconds={pos} bandwidth_mbps={e['bandwidth_mbps']} seq={e['seq']} played_ms={e['played_ms']} stalled_ms={e['stalled_ms']} (or a negative counter)", e)
             ok = False
         elif abs(e["completion_percentage"] - 100.0 * pos / dur) > 0.006:
             self._v(src, no, "completion", f"completion_percentage={e['completion_percentage']} but position/duration = {100.0 * pos / dur:.3f}", e)
@@ -367,6 +382,22 @@ class Validator:
             self._v(src, no, "transition", f"{etype} from {p_state} cannot leave the player {state}", ev)
         if e["video_started"] != (p["video_started"] or etype == "first_frame"):
             self._v(src, no, "video-started", f"video_started={e['video_started']} after {etype} (was {p['video_started']})", ev)
+        played, stalled = e["played_ms"], e["stalled_ms"]
+        problems = []
+        if abs((counters[3] - p_counters[3]) * 1000 - played) >= 1000:
+            problems.append(f"played_ms={played} but watch_duration_seconds grew {p_counters[3]} -> {counters[3]}")
+        if abs(round((counters[1] - p_counters[1]) * 1000) - stalled) > 1:
+            problems.append(f"stalled_ms={stalled} but buffering_duration_seconds grew {p_counters[1]} -> {counters[1]}")
+        if played + stalled > ts - p_ts:
+            problems.append(f"played_ms + stalled_ms = {played + stalled} in {ts - p_ts} ms since seq {p['seq']}")
+        if played and p_state != "playing":
+            problems.append(f"played_ms={played} after an event that left the player {p_state}")
+        if stalled and p_state != "rebuffering":
+            problems.append(f"stalled_ms={stalled} after an event that left the player {p_state}")
+        if e["played_bitrate_kbps"] != p["bitrate_kbps"]:
+            problems.append(f"played_bitrate_kbps={e['played_bitrate_kbps']} but the previous event's bitrate_kbps={p['bitrate_kbps']}")
+        if problems:
+            self._v(src, no, "interval", "; ".join(problems), ev)
 
     def _cross_session(self, src: str, no: int, e: dict) -> None:
         cust, dev = e["customer_id"], e["device_id"]

@@ -303,10 +303,10 @@ def _make_session(cfg: SimConfig, sess: _Session, r: random.Random):
             raise ValueError(f"a session field contains '%': {v!r}")
         return b
 
-    # One template per session; every slot is %s and takes bytes: the 12 slowly changing
-    # fields are filled once per player state (heartbeat templates), the 8 per-event ones
+    # One template per session; every slot is %s and takes bytes: the 14 slowly changing
+    # fields are filled once per player state (heartbeat templates), the 9 per-event ones
     # (event_id tail, second, millisecond, bandwidth, watch time, position, completion,
-    # seq) per event.
+    # seq, played_ms) per event.
     master = b"".join(
         (
             b'{"event_id":"', eid_prefix.encode(), b'%s","event_type":"%s","event_timestamp":"%s.%sZ","customer_id":',
@@ -320,7 +320,8 @@ def _make_session(cfg: SimConfig, sess: _Session, r: random.Random):
             b',"connection_type":', s(conn), b',"country":"US","state":', s(cust.state),
             b',"city":', s(cust.city), b',"seq":%s,"title_duration_seconds":', b"%d" % dur_s,
             b',"bitrate_kbps":%s,"startup_time_ms":%s,"rebuffer_duration_ms":%s,"error_code":%s,"fatal":%s,'
-            b'"cdn":', s(cdn), b',"video_started":%s,"player_state":"%s"}',
+            b'"cdn":', s(cdn), b',"video_started":%s,"player_state":"%s","played_ms":%s,"stalled_ms":%s,'
+            b'"played_bitrate_kbps":%s}',
         )
     )
     sess.key = session_id.encode()
@@ -511,7 +512,7 @@ def _session_events(cfg: SimConfig, sess: _Session, r: random.Random, watch_ms: 
                 _hex6_b(seq), _ET[etype], p, MS[te % 1000], _QUALITY_B[rung], _bw_b(path[h]), _int_b(buf_events),
                 b"%.3f" % (stall / 1000.0), _int_b(errors), _int_b(played // 1000), _int_b(pos_s),
                 CENTI[(pos_s * 20_000 + dur_s) // dur2], _int_b(seq), _KBPS_B[rung], startup_b, rebuf_b, code_b, fatal_b,
-                _TRUE if started else _FALSE, _PS[state])
+                _TRUE if started else _FALSE, _PS[state], b"%d" % played_d, b"%d" % stall_d, b"%d" % prev_bitrate)
             if collect:
                 fact = (sess, etype, played_d, stall_d, prev_bitrate, prev_quality,
                         startup if etype == E_FIRST_FRAME else None,
@@ -587,9 +588,11 @@ def _session_events(cfg: SimConfig, sess: _Session, r: random.Random, watch_ms: 
                                 hb_tpl = hb_tpls[k] = master % (
                                     b"%s", b"heartbeat", b"%s", b"%s", _QUALITY_B[rung], b"%s", _int_b(buf_events),
                                     b"%.3f" % (stall / 1000.0), _int_b(errors), b"%s", b"%s", b"%s", b"%s",
-                                    _KBPS_B[rung], _NULL, _NULL, _NULL, _FALSE, _TRUE, _PS[state])
+                                    _KBPS_B[rung], _NULL, _NULL, _NULL, _FALSE, _TRUE, _PS[state], b"%s", b"0",
+                                    _KBPS_B[rung])
                         # one row per run; the driver expands and renders all runs of a chunk at once
-                        run_rows.append((next_hb, n, seq, pos_ms + next_hb - tc, played + next_hb - tc, dur_s, uid, 1))
+                        run_rows.append((next_hb, n, seq, pos_ms + next_hb - tc, played + next_hb - tc, dur_s, uid, 1,
+                                         next_hb - tc))
                         run_objs.append((key, hb_tpl))
                         run_bw.extend(path[h + 1 : h + n + 1])
                         if collect:
@@ -609,7 +612,7 @@ def _session_events(cfg: SimConfig, sess: _Session, r: random.Random, watch_ms: 
                 pos_ms += d
                 played += d
                 W -= d
-                played_d += te - tc
+                played_d += d
                 tc = te
                 if etype != -1:
                     break
@@ -687,8 +690,9 @@ def _session_events(cfg: SimConfig, sess: _Session, r: random.Random, watch_ms: 
                         tpl = hb_tpls[k] = master % (
                             b"%s", b"heartbeat", b"%s", b"%s", _QUALITY_B[rung], b"%s", _int_b(buf_events),
                             b"%.3f" % (stall / 1000.0), _int_b(errors), b"%s", b"%s", b"%s", b"%s",
-                            _KBPS_B[rung], _NULL, _NULL, _NULL, _FALSE, _TRUE, _PS[state])
-                    run_rows.append((next_hb, n, seq, pos_ms, played, dur_s, uid, 0))
+                            _KBPS_B[rung], _NULL, _NULL, _NULL, _FALSE, _TRUE, _PS[state], b"%s", b"0",
+                            _KBPS_B[rung])
+                    run_rows.append((next_hb, n, seq, pos_ms, played, dur_s, uid, 0, 0))
                     run_objs.append((key, tpl))
                     run_bw.extend(path[h + 1 : h + n + 1])
                     if collect:
@@ -773,7 +777,7 @@ class _Chunk:
     Lifecycle events (and heartbeats while starting or stalled) arrive rendered, one by one.
     Runs of heartbeats while playing or paused arrive as one row each (first timestamp,
     count, first seq, first position and watch time in ms, title duration, uid, 1 if
-    position and watch time advance), plus (session_id, heartbeat
+    position and watch time advance, ms since the event before the run), plus (session_id, heartbeat
     template) and the run's rendered bandwidths; render() expands them with numpy and
     formats them with C-level map/zip, then merges everything in (timestamp, uid) order.
     """
@@ -812,8 +816,10 @@ class _Chunk:
             dur = R[run, 5]
             cp = (pos * 20_000 + dur) // (2 * dur)
             uid = R[run, 6]
-            seq_l, pos_l, watch_l = seq.tolist(), pos.tolist(), watch.tolist()
-            big = max(seq_l[-1] if total == 1 else int(seq.max()), int(pos.max()), int(watch.max())) >= _TABLE
+            # played_ms: the first heartbeat of a run since the event before it, then one interval each
+            played = np.where(k == 0, R[run, 8], hb_ms) * R[run, 7]
+            seq_l, pos_l, watch_l, played_l = seq.tolist(), pos.tolist(), watch.tolist(), played.tolist()
+            big = max(int(seq.max()), int(pos.max()), int(watch.max()), int(played.max())) >= _TABLE
             objs = _pick(run.tolist(), self.run_objs)
             args = zip(
                 [_hex6_b(x) for x in seq_l] if big else _pick(seq_l, _HEX6_B),
@@ -824,6 +830,7 @@ class _Chunk:
                 [_int_b(x) for x in pos_l] if big else _pick(pos_l, _INT_B),
                 _pick(cp.tolist(), _CENTI_B),
                 [_int_b(x) for x in seq_l] if big else _pick(seq_l, _INT_B),
+                [_int_b(x) for x in played_l] if big else _pick(played_l, _INT_B),
             )
             kvs = list(zip(map(_FIRST, objs), map(bytes.__mod__, map(_SECOND, objs), args)))
             kvs += self.lc_kv

@@ -6,9 +6,10 @@ play attempt as drawn, the startup time as drawn, the milliseconds actually play
 stalled and at which bitrate and quality. Tests compare the KPIs computed from the JSON
 events against it, so a mistake in the event encoding or in the KPI code shows up.
 
-Interval rule (the same one kpis.py documents): the time between two consecutive events
-of a session is counted when both are observed; the interval before a session's first
-observed event is not.
+Interval rule (the same one kpis.py documents): each event reports the time played and
+stalled since the session's previous event, so every observed event's interval counts,
+whether or not the event before it was observed (the simulator's own counters, not the
+event's played_ms / stalled_ms fields, are the truth here).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ class Tally:
         self.quality_ms: Counter[str] = Counter()
         self.playback_failures = 0
 
-    def add(self, uid: int, fact: tuple, first: bool) -> None:
+    def add(self, uid: int, fact: tuple) -> None:
         etype, played, stalled, bitrate, quality, startup, vsf, ebvs, pbf = fact
         self.events += 1
         self.sessions.add(uid)
@@ -56,12 +57,11 @@ class Tally:
         self.video_start_failures += vsf
         self.exits_before_video_start += ebvs
         self.playback_failures += pbf
-        if not first:
-            self.played_ms += played
-            self.stalled_ms += stalled
-            self.bitrate_ms += bitrate * played
-            if played:
-                self.quality_ms[quality.decode()] += played
+        self.played_ms += played
+        self.stalled_ms += stalled
+        self.bitrate_ms += bitrate * played
+        if played:
+            self.quality_ms[quality.decode()] += played
 
     def expected(self) -> dict:
         """The KPIs these facts imply, with the definitions of acme_telemetry.kpis."""
@@ -102,14 +102,10 @@ class GroundTruth:
     def __init__(self) -> None:
         self.overall = Tally()
         self.by: dict[str, dict[str, Tally]] = {d: {} for d in DIMENSIONS}
-        self._seen: set[int] = set()
 
     def observe(self, session, ts: int, fact: tuple) -> None:
         uid = session.uid
-        first = uid not in self._seen
-        if first:
-            self._seen.add(uid)
-        self.overall.add(uid, fact, first)
+        self.overall.add(uid, fact)
         for dim, value in (
             ("device_type", session.device_type),
             ("connection_type", session.connection_type),
@@ -118,4 +114,4 @@ class GroundTruth:
             tally = self.by[dim].get(value)
             if tally is None:
                 tally = self.by[dim][value] = Tally()
-            tally.add(uid, fact, first)
+            tally.add(uid, fact)

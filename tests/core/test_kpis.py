@@ -21,19 +21,22 @@ def _ev(sid, seq, ms, etype, player_state, **kw):
         "bitrate_kbps": 3000, "quality": "HD", "buffering_duration_seconds": 0.0, "video_started": True,
         "device_type": "tv", "connection_type": "fiber", "state": "CA", "customer_id": "c", "device_id": "d",
         "ip_address": "1.2.3.4", "fatal": False, "startup_time_ms": None,
+        "played_ms": 0, "stalled_ms": 0, "played_bitrate_kbps": 3000,
     }
     base.update(kw)
     return base
 
 
 def _hand_made():
-    a = [  # played 10 s at 3000, stalls 2 s, plays 20 s at 6000 (FHD), quits
+    a = [  # played 10 s at 3000, stalls 2 s, plays 0.5 s at 3000 and 20 s at 6000 (FHD), quits
         _ev("a", 0, 0, "start", "starting", video_started=False),
         _ev("a", 1, 1000, "first_frame", "playing", startup_time_ms=1000),
-        _ev("a", 2, 11000, "rebuffer_start", "rebuffering"),
-        _ev("a", 3, 13000, "rebuffer_end", "playing", buffering_duration_seconds=2.0),
-        _ev("a", 4, 13500, "bitrate_change", "playing", bitrate_kbps=6000, quality="FHD", buffering_duration_seconds=2.0),
-        _ev("a", 5, 33500, "stop", "quit", bitrate_kbps=6000, quality="FHD", buffering_duration_seconds=2.0),
+        _ev("a", 2, 11000, "rebuffer_start", "rebuffering", played_ms=10_000),
+        _ev("a", 3, 13000, "rebuffer_end", "playing", buffering_duration_seconds=2.0, stalled_ms=2000),
+        _ev("a", 4, 13500, "bitrate_change", "playing", bitrate_kbps=6000, quality="FHD", buffering_duration_seconds=2.0,
+            played_ms=500),
+        _ev("a", 5, 33500, "stop", "quit", bitrate_kbps=6000, quality="FHD", buffering_duration_seconds=2.0,
+            played_ms=20_000, played_bitrate_kbps=6000),
     ]
     b = [  # gives up before the first frame
         _ev("b", 0, 500, "start", "starting", video_started=False, device_type="mobile", connection_type="mobile"),
@@ -42,8 +45,10 @@ def _hand_made():
     c = [  # start fails, then another session fails during playback
         _ev("c", 0, 2000, "start", "starting", video_started=False),
         _ev("c", 1, 2600, "error", "failed", video_started=False, fatal=True, error_code="X"),
-        _ev("d", 7, 3000, "heartbeat", "playing"),
-        _ev("d", 8, 4000, "error", "failed", fatal=True, error_code="Y"),
+        # d's heartbeat reports 10 s played before it: that time counts in the window of the
+        # event that reports it, whether or not the event before it is in the window
+        _ev("d", 7, 3000, "heartbeat", "playing", played_ms=10_000),
+        _ev("d", 8, 4000, "error", "failed", fatal=True, error_code="Y", played_ms=1000),
     ]
     return a + b + c
 
@@ -58,12 +63,13 @@ def test_definitions_on_a_hand_made_window():
     assert o["video_start_failures"] == 1 and o["video_start_failure_pct"] == pytest.approx(33.333, abs=1e-3)
     assert o["exits_before_video_start"] == 1 and o["exits_before_video_start_pct"] == pytest.approx(33.333, abs=1e-3)
     assert o["startup_time_ms_p50"] == 1000.0 and o["startup_time_ms_p95"] == 1000.0
-    # playing: a 10 s + 0.5 s (HD, 3000) + 20 s (FHD, 6000); d 1 s (HD, 3000); stalled 2 s
-    played = 10_000 + 500 + 20_000 + 1000
+    # playing: a 10 s + 0.5 s (HD, 3000) + 20 s (FHD, 6000); d 10 s + 1 s (HD, 3000); stalled 2 s
+    played = 10_000 + 500 + 20_000 + 10_000 + 1000
+    hd = played - 20_000
     assert o["rebuffer_ratio"] == pytest.approx(2000 / (played + 2000), abs=1e-6)
     assert o["rebuffers_per_minute"] == pytest.approx(1 / ((played + 2000) / 60_000), abs=1e-4)
-    assert o["avg_bitrate_kbps"] == pytest.approx((11_500 * 3000 + 20_000 * 6000) / played, abs=0.1)
-    assert o["quality_share"] == {"HD": pytest.approx(11_500 / played, abs=1e-4), "FHD": pytest.approx(20_000 / played, abs=1e-4)}
+    assert o["avg_bitrate_kbps"] == pytest.approx((hd * 3000 + 20_000 * 6000) / played, abs=0.1)
+    assert o["quality_share"] == {"HD": pytest.approx(hd / played, abs=1e-4), "FHD": pytest.approx(20_000 / played, abs=1e-4)}
     assert o["playback_failures"] == 1
     mobile = snap["by"]["device_type"]["mobile"]
     assert mobile["exits_before_video_start"] == 1 and mobile["rebuffer_ratio"] is None and mobile["quality_share"] == {}
@@ -74,9 +80,15 @@ def test_empty_window_and_bad_events_do_not_crash():
     assert w.add("not a dict") is False
     assert w.add({"event_type": "start"}) is False
     assert w.add(_ev("x", 0, 0, "start", "starting", event_timestamp="yesterday")) is False
-    assert w.add(_ev("x", 0, 0, "start", "starting", bitrate_kbps="fast")) is False
+    assert w.add(_ev("x", 0, 0, "start", "starting", played_bitrate_kbps="fast")) is False
+    missing = _ev("x", 0, 0, "start", "starting")
+    del missing["played_ms"]
+    assert w.add(missing) is False
+    assert w.add(_ev("x", 1, 0, "heartbeat", "playing", played_ms=-5)) is False
+    assert w.add(_ev("x", 1, 0, "heartbeat", "playing", stalled_ms=1.5)) is False
+    assert w.add(_ev("x", 1, 0, "heartbeat", "playing", played_bitrate_kbps=3001)) is False  # not an ABR rung
     assert w.add(_ev("x", 0, 20_000, "start", "starting")) is False  # outside the window
-    assert (w.rejected, w.outside) == (4, 1)
+    assert (w.rejected, w.outside) == (8, 1)
     o = w.snapshot()["overall"]
     assert o["events"] == 0 and o["video_start_failure_pct"] is None and o["startup_time_ms_p50"] is None
     with pytest.raises(ValueError, match="window_end"):
@@ -130,3 +142,39 @@ def test_snapshot_fits_one_frame_with_every_state_and_carries_no_pii(seeded_run)
     assert len(frame) <= protocol.MAX_MESSAGE_BYTES
     for pii in (b"customer_id", b"device_id", b"session_id", b"ip_address", b"cust_"):
         assert pii not in frame
+
+
+def test_five_second_windows_add_up_to_one_window_and_ground_truth(seeded_run):
+    """Each event carries its own interval, so short windows are unbiased: the local
+    dashboard's 5 s windows (10 s heartbeats) sum to the one-window totals, and no window's
+    rebuffer ratio is blown up by stalls counted without the playing time around them."""
+    _, events, truth = seeded_run
+    whole = kpis.KpiWindow(T0, T0 + DAY)
+    for e in events:
+        assert whole.add(e)
+    first = kpis.parse_ts_ms(events[0]["event_timestamp"])
+    t0 = first - first % 5000
+    windows: dict[int, kpis.KpiWindow] = {}
+    for e in events:
+        i = (kpis.parse_ts_ms(e["event_timestamp"]) - t0) // 5000
+        w = windows.get(i)
+        if w is None:
+            a = datetime.fromtimestamp((t0 + i * 5000) / 1000, timezone.utc)
+            w = windows[i] = kpis.KpiWindow(a, a + timedelta(seconds=5))
+        assert w.add(e)
+    assert len(windows) > 100
+    tot = whole.totals()
+    assert tot["played_ms"] == truth.overall.played_ms and tot["stalled_ms"] == truth.overall.stalled_ms
+    assert tot["bitrate_ms"] == truth.overall.bitrate_ms and tot["stalled_ms"] > 0
+    for key in ("played_ms", "stalled_ms", "bitrate_ms"):
+        assert sum(w.totals()[key] for w in windows.values()) == tot[key], key
+    for q, ms in tot["quality_ms"].items():
+        assert sum(w.totals()["quality_ms"].get(q, 0) for w in windows.values()) == ms, q
+    overall = whole.snapshot()["overall"]["rebuffer_ratio"]
+    ratios = sorted(w.snapshot()["overall"]["rebuffer_ratio"] for w in windows.values())
+    assert None not in ratios  # every 5 s window has playing time (half the sessions beacon in it)
+    # before the fix, 5 s windows gave 0.10..0.70 against an overall 0.005
+    assert ratios[-1] < 0.1
+    assert overall / 4 < ratios[len(ratios) // 2] < 4 * overall
+    shares = [w.snapshot()["overall"]["quality_share"] for w in windows.values()]
+    assert all(abs(sum(s.values()) - 1) < 1e-3 for s in shares)

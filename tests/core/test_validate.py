@@ -133,3 +133,57 @@ def test_missing_event_in_a_lake_is_a_gap(tmp_path: Path, good):
     r = validate_paths([folder])
     assert [v.rule for v in r.violations] == ["seq"]
     assert "never arrived" in r.violations[0].message
+
+
+def _session_with(events, pred):
+    """(session events, i) of the first event i > 0 with pred(previous, event)."""
+    by: dict = {}
+    for e in events:
+        by.setdefault(e["session_id"], []).append(e)
+    for evs in by.values():
+        for i in range(1, len(evs)):
+            if pred(evs[i - 1], evs[i]):
+                return evs, i
+    raise AssertionError("no such event in the stream")
+
+
+def _interval_messages(evs, i, **changes):
+    r = validate_events(_broken(evs, i, **changes))
+    return [v.message for v in r.violations if v.rule == "interval"], _rules(r)
+
+
+def test_interval_fields_agree_with_the_counters_and_the_state_machine(good):
+    events, _ = good
+    hb = lambda p, e: e["event_type"] == "heartbeat" and p["player_state"] == "playing" and e["played_ms"] > 0  # noqa: E731
+    evs, i = _session_with(events, hb)
+    msgs, _ = _interval_messages(evs, i, played_ms=evs[i]["played_ms"] + 1000)
+    assert any("watch_duration_seconds grew" in m for m in msgs), msgs
+    msgs, _ = _interval_messages(evs, i, stalled_ms=7)
+    assert any("buffering_duration_seconds grew" in m for m in msgs) and any("left the player playing" in m for m in msgs)
+    other = 6000 if evs[i - 1]["bitrate_kbps"] != 6000 else 3000
+    msgs, _ = _interval_messages(evs, i, played_bitrate_kbps=other)
+    assert any("previous event's bitrate_kbps" in m for m in msgs), msgs
+    # more played than time passed, even with the counter moved along
+    elapsed = kpis_ms(evs[i]["event_timestamp"]) - kpis_ms(evs[i - 1]["event_timestamp"])
+    wd = evs[i - 1]["watch_duration_seconds"]
+    msgs, _ = _interval_messages(evs, i, played_ms=elapsed + 5000, watch_duration_seconds=wd + (elapsed + 5000) // 1000)
+    assert any("ms since seq" in m for m in msgs), msgs
+    # video played after a pause
+    evs, i = _session_with(events, lambda p, e: p["player_state"] == "paused")
+    msgs, _ = _interval_messages(evs, i, played_ms=500)
+    assert any("left the player paused" in m for m in msgs), msgs
+    # a session's first event has no interval
+    start = [e for e in events if e["seq"] == 0][0]
+    msgs, _ = _interval_messages([start], 0, played_ms=10)
+    assert msgs and "first event" in msgs[0]
+    # per event: non-negative, and the played bitrate is a rung the device can play
+    assert "range" in _interval_messages(evs, i, stalled_ms=-1)[1]
+    assert "played-bitrate" in _interval_messages(evs, i, played_bitrate_kbps=3001)[1]
+    mobile = [e for e in events if e["device_type"] == "mobile"][0]
+    assert "played-bitrate" in _rules(validate_events([dict(mobile, played_bitrate_kbps=16800)]))
+
+
+def kpis_ms(ts: str) -> int:
+    from acme_telemetry.kpis import parse_ts_ms
+
+    return parse_ts_ms(ts)
