@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
 from statistics import NormalDist
-from itertools import count
+from itertools import chain, count
 from operator import itemgetter
 from typing import Iterator
 
@@ -798,9 +798,16 @@ class _Chunk:
         for name in self.__slots__:
             getattr(self, name).clear()
 
-    def render(self, secs: dict, hb_ms: int, ws: int, we: float, collect: bool) -> tuple[tuple, tuple | None]:
-        """((session_id, JSON) records, truth facts or None) with ws <= ts < we, in (ts, uid) order."""
+    def render(self, secs: dict, hb_ms: int, ws: int, we: float, collect: bool, lines: bool = False) -> tuple:
+        """The chunk's events with ws <= ts < we, in (ts, uid) order, and their truth facts (or None).
+
+        As (session_ids, JSONs, facts), two tuples in step; with lines=True as
+        (block, count, facts), block the JSON Lines of all of them in one bytes object.
+        (One `bytes %` over the whole chunk's joined templates was tried: CPython formats it
+        at about 0.85 us per event against 0.5 for per-event formatting plus one join.)
+        """
         rows = self.run_rows
+        lc_kv = self.lc_kv
         if rows:
             R = np.array(rows, dtype=np.int64)
             n = R[:, 1]
@@ -832,16 +839,12 @@ class _Chunk:
                 [_int_b(x) for x in seq_l] if big else _pick(seq_l, _INT_B),
                 [_int_b(x) for x in played_l] if big else _pick(played_l, _INT_B),
             )
-            kvs = list(zip(map(_FIRST, objs), map(bytes.__mod__, map(_SECOND, objs), args)))
-            kvs += self.lc_kv
             all_ts = np.concatenate((ts, np.array(self.lc_ts, dtype=np.int64)))
             all_uid = np.concatenate((uid, np.array(self.lc_uid, dtype=np.int64)))
         else:
-            kvs = self.lc_kv
+            objs, args = (), ()
             all_ts = np.array(self.lc_ts, dtype=np.int64)
             all_uid = np.array(self.lc_uid, dtype=np.int64)
-        if not kvs:
-            return (), ([] if collect else None)
         order = np.lexsort((all_uid, all_ts))
         ts_sorted = all_ts[order]
         lo = int(np.searchsorted(ts_sorted, ws, "left"))
@@ -854,7 +857,14 @@ class _Chunk:
                 hb_facts.append((sess, E_HEARTBEAT, first_d, 0, bitrate, quality, None, False, False, False))
                 hb_facts.extend([(sess, E_HEARTBEAT, hb_ms * adv, 0, bitrate, quality, None, False, False, False)] * (nrun - 1))
             facts = list(_pick(sel, hb_facts + self.lc_fact))
-        return _pick(sel, kvs), facts
+        values = list(map(bytes.__mod__, map(_SECOND, objs), args))
+        if lines:  # JSON Lines: no (key, value) pairs, one join
+            values += map(_SECOND, lc_kv)
+            return (b"\n".join(_pick(sel, values) + (b"",)) if sel else b""), len(sel), facts
+        values += map(_SECOND, lc_kv)
+        keys = list(map(_FIRST, objs))
+        keys += map(_FIRST, lc_kv)
+        return _pick(sel, keys), _pick(sel, values), facts
 
 
 _FIRST, _SECOND = itemgetter(0), itemgetter(1)
@@ -867,7 +877,7 @@ def _pick(indexes: list, seq) -> tuple:
     return tuple(seq[i] for i in indexes)
 
 
-def _raw(cfg: SimConfig, ws: int, we: float, collect: bool = False) -> Iterator[tuple]:
+def _raw(cfg: SimConfig, ws: int, we: float, collect: bool = False, lines: bool = False) -> Iterator[tuple]:
     """Per chunk of buckets: (records, facts) with ws <= ts < we in (ts, uid) order; see _Chunk.render."""
     lam = arrival_rate_per_ms(cfg)
     seed = cfg.seed
@@ -916,7 +926,7 @@ def _raw(cfg: SimConfig, ws: int, we: float, collect: bool = False) -> Iterator[
         if ended:
             live = [g for g in live if g.gi_frame is not None]
         if b_end > ws:
-            yield out.render(secs, hb_ms, ws, we, collect)
+            yield out.render(secs, hb_ms, ws, we, collect, lines)
         out.clear()
 
 
@@ -929,28 +939,31 @@ def iter_window(config: SimConfig, window_start: datetime, window_end: datetime,
     ws, we = to_ms(window_start), to_ms(window_end)
     if we < ws:
         raise SimConfigError(f"window_end {window_end} is before window_start {window_start}")
-    yield from _records(config, ws, we, None, truth)
+    return chain.from_iterable(_chunks(config, ws, we, None, truth))
 
 
 def iter_records(n: int, config: SimConfig, truth=None) -> Iterator[tuple[bytes, bytes]]:
     """The first n events from config.start, as (session_id, JSON event), in time order."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
         raise SimConfigError(f"n must be a non-negative integer, got {n!r}")
-    yield from _records(config, config.start_ms, float("inf"), n, truth)
+    return chain.from_iterable(_chunks(config, config.start_ms, float("inf"), n, truth))
 
 
-def _records(config: SimConfig, ws: int, we: float, n: int | None, truth) -> Iterator[tuple[bytes, bytes]]:
+def _chunks(config: SimConfig, ws: int, we: float, n: int | None, truth) -> Iterator[Iterator[tuple[bytes, bytes]]]:
+    """Per chunk, an iterator of its (session_id, JSON) records; the caller chains them, so
+    no Python frame resumes per event."""
     left = n if n is not None else -1
     if not left:
         return
-    for records, facts in _raw(config, ws, we, truth is not None):
-        if 0 < left < len(records):
-            records = records[:left]
+    for keys, values, facts in _raw(config, ws, we, truth is not None):
+        m = len(values)
+        if 0 < left < m:
+            keys, values, m = keys[:left], values[:left], left
         if truth is not None:
-            for f in facts[: len(records)]:
+            for f in facts[:m]:
                 truth.observe(f[0], 0, f[1:])
-        yield from records
-        left -= len(records)
+        yield zip(keys, values)
+        left -= m
         if not left:
             return
 
@@ -960,13 +973,16 @@ def iter_lines(n: int, config: SimConfig) -> Iterator[bytes]:
     left = n
     if not left:
         return
-    for records, _ in _raw(config, config.start_ms, float("inf")):
-        if left < len(records):
-            records = records[:left]
-        lines = list(map(_SECOND, records))
-        lines.append(b"")
-        yield b"\n".join(lines)
-        left -= len(records)
+    for block, count_, _ in _raw(config, config.start_ms, float("inf"), lines=True):
+        if left < count_:
+            cut = -1
+            for _ in range(left):
+                cut = block.index(b"\n", cut + 1)
+            block = block[: cut + 1]
+            count_ = left
+        if block:
+            yield block
+        left -= count_
         if not left:
             return
 
