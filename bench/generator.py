@@ -67,6 +67,22 @@ def _time_lines(n: int, seed: int) -> float:
     return n / dt
 
 
+def _time_simulation(n: int, seed: int) -> float:
+    """events/s of the simulation alone: sessions advanced, lifecycle events formatted,
+    heartbeat runs recorded but not expanded or formatted (the rest of the difference)."""
+    from acme_telemetry.simulator import SimConfig
+    from acme_telemetry.simulator.engine import _raw
+
+    cfg = SimConfig(seed=seed)
+    t = time.process_time()
+    count = 0
+    for held in _raw(cfg, cfg.start_ms, float("inf"), simulate_only=True):
+        count += held
+        if count >= n:
+            break
+    return count / (time.process_time() - t)
+
+
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the parent at fork time.
 _PEAK = """
 import re, resource, sys
@@ -93,12 +109,14 @@ def run(quick: bool = False) -> list[dict]:
     gen = _load_baseline()
     session_stats(10_000)  # one-time calibration, outside the timings
     n_base, n_sim, rounds = (20_000, 100_000, 1) if quick else (100_000, 1_000_000, 3)
-    base, recs, lines = [], [], []
+    base, recs, lines, sims = [], [], [], []
     for i in range(rounds):
         base.append(_time_baseline(gen, n_base))
         recs.append(_time_records(n_sim, seed=100 + i))
         lines.append(_time_lines(n_sim, seed=100 + i))
-    b, r, ln = max(base), max(recs), max(lines)
+        sims.append(_time_simulation(n_sim, seed=100 + i))
+    b, r, ln, sim = max(base), max(recs), max(lines), max(sims)
+    us = 1e6
     rows = [
         {"benchmark": "generator", "metric": "plan generator (json.dumps)", "value": b, "unit": "events/s",
          "note": f"best of {rounds} x {n_base:,} events, CPU time"},
@@ -110,6 +128,15 @@ def run(quick: bool = False) -> list[dict]:
          "note": "same process, alternating rounds; target >= 25"},
         {"benchmark": "generator", "metric": "ratio iter_lines / plan", "value": ln / b, "unit": "x",
          "note": "same process, alternating rounds; target >= 25"},
+        # where one event's time goes (from the best rounds above)
+        {"benchmark": "generator", "metric": "cost: plan generator", "value": us / b, "unit": "us/event",
+         "note": "random draws + dict + json.dumps"},
+        {"benchmark": "generator", "metric": "cost: simulation", "value": us / sim, "unit": "us/event",
+         "note": "sessions, player state machine, lifecycle events formatted"},
+        {"benchmark": "generator", "metric": "cost: heartbeat runs -> records", "value": us / r - us / sim,
+         "unit": "us/event", "note": "expand runs (numpy), format ~900 B each, merge, (key, value)"},
+        {"benchmark": "generator", "metric": "cost: heartbeat runs -> JSON Lines", "value": us / ln - us / sim,
+         "unit": "us/event", "note": "expand runs (numpy), format ~900 B each, merge, join"},
     ]
     small, large = (20_000, 200_000) if quick else (100_000, 1_000_000)
     m_small, m_large = _peak_rss_mb(small, 200), _peak_rss_mb(large, 200)

@@ -877,8 +877,14 @@ def _pick(indexes: list, seq) -> tuple:
     return tuple(seq[i] for i in indexes)
 
 
-def _raw(cfg: SimConfig, ws: int, we: float, collect: bool = False, lines: bool = False) -> Iterator[tuple]:
-    """Per chunk of buckets: (records, facts) with ws <= ts < we in (ts, uid) order; see _Chunk.render."""
+def _raw(cfg: SimConfig, ws: int, we: float, collect: bool = False, lines: bool = False,
+         simulate_only: bool = False) -> Iterator[tuple]:
+    """Per chunk of buckets: what _Chunk.render gives for ws <= ts < we, in (ts, uid) order.
+
+    simulate_only (for bench/generator's cost breakdown): yields the number of events the
+    chunk holds instead, without expanding or formatting the heartbeat runs (lifecycle
+    events are still formatted, inside the sessions).
+    """
     lam = arrival_rate_per_ms(cfg)
     seed = cfg.seed
     hb_ms = cfg.heartbeat_ms
@@ -925,7 +931,9 @@ def _raw(cfg: SimConfig, ws: int, we: float, collect: bool = False, lines: bool 
                 ended = True
         if ended:
             live = [g for g in live if g.gi_frame is not None]
-        if b_end > ws:
+        if simulate_only:
+            yield len(out.lc_ts) + sum(row[1] for row in out.run_rows)
+        elif b_end > ws:
             yield out.render(secs, hb_ms, ws, we, collect, lines)
         out.clear()
 
