@@ -113,7 +113,15 @@ def ensure_kafka_libs(libs: Path | None = None, release: str | None = None, *, f
 
 
 def _new_cluster_id() -> str:
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A Kafka cluster id: URL-safe base64 of a random UUID, never starting with '-'.
+
+    kafka-storage's argument parser would take a leading '-' for an option (about one id
+    in 64), so, like Kafka's own Uuid.randomUuid(), draw again in that case.
+    """
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
 
 
 @dataclass
