@@ -858,9 +858,11 @@ class _Chunk:
                 hb_facts.extend([(sess, E_HEARTBEAT, hb_ms * adv, 0, bitrate, quality, None, False, False, False)] * (nrun - 1))
             facts = list(_pick(sel, hb_facts + self.lc_fact))
         values = list(map(bytes.__mod__, map(_SECOND, objs), args))
-        if lines:  # JSON Lines: no (key, value) pairs, one join
+        if lines:  # JSON Lines: no (key, value) pairs; blocks of _LINES_BLOCK events
             values += map(_SECOND, lc_kv)
-            return (b"\n".join(_pick(sel, values) + (b"",)) if sel else b""), len(sel), facts
+            picked = _pick(sel, values)
+            blocks = [b"\n".join(picked[i : i + _LINES_BLOCK] + (b"",)) for i in range(0, len(picked), _LINES_BLOCK)]
+            return blocks, len(sel), facts
         values += map(_SECOND, lc_kv)
         keys = list(map(_FIRST, objs))
         keys += map(_FIRST, lc_kv)
@@ -976,23 +978,29 @@ def _chunks(config: SimConfig, ws: int, we: float, n: int | None, truth) -> Iter
             return
 
 
+# Events per JSON Lines block: ~230 KB blocks are recycled by the allocator, where one
+# ~12 MB block per chunk was mapped and page-faulted afresh each time (~0.3 us per event).
+_LINES_BLOCK = 256
+
+
 def iter_lines(n: int, config: SimConfig) -> Iterator[bytes]:
-    """The first n events as JSON Lines, one block per chunk (for the CLI)."""
+    """The first n events as JSON Lines, in blocks of up to _LINES_BLOCK events (for the CLI)."""
     left = n
     if not left:
         return
-    for block, count_, _ in _raw(config, config.start_ms, float("inf"), lines=True):
-        if left < count_:
-            cut = -1
-            for _ in range(left):
-                cut = block.index(b"\n", cut + 1)
-            block = block[: cut + 1]
-            count_ = left
-        if block:
+    for blocks, total, _ in _raw(config, config.start_ms, float("inf"), lines=True):
+        for k, block in enumerate(blocks):
+            count_ = min(_LINES_BLOCK, total - k * _LINES_BLOCK)
+            if left < count_:
+                cut = -1
+                for _ in range(left):
+                    cut = block.index(b"\n", cut + 1)
+                block = block[: cut + 1]
+                count_ = left
             yield block
-        left -= count_
-        if not left:
-            return
+            left -= count_
+            if not left:
+                return
 
 
 def _fill_seconds(secs: dict, first: int, end: int) -> None:
