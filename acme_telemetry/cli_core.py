@@ -98,5 +98,5 @@ def register(sub) -> None:
     p.add_argument("--heartbeat", type=float, default=10.0, help="heartbeat interval in seconds (default 10)")
     p.set_defaults(func=generate)
     v = sub.add_parser("validate", help="check JSON Lines files (.gz too) or a lake folder; exit 1 on any violation")
-    v.add_argument("files", nargs="+", metavar="FILE", help="JSON Lines file, .gz file, or folder")
+    v.add_argument("files", nargs="+", metavar="FILE", help="JSON Lines file, .gz file, folder, or - for standard input")
     v.set_defaults(func=validate)

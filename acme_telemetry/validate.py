@@ -1,6 +1,7 @@
 """Validate telemetry: the schema and the session invariants, over JSON Lines files or a lake folder.
 
-Inputs: plain JSON Lines files, gzip'd ones (`.gz`), or folders (read recursively, files
+Inputs: plain JSON Lines files, gzip'd ones (`.gz`), `-` for standard input (plain JSON
+Lines, e.g. piped from `generate`; a file named "-" is `./-`), or folders (read recursively, files
 in path order; a lake root is read under `telemetry/` only: `errors/` holds records the
 writer already rejected, and they are counted, not checked). Blank lines are skipped.
 
@@ -46,6 +47,7 @@ from __future__ import annotations
 
 import gzip
 import re
+import sys
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -449,14 +451,19 @@ def _read_lines(path: Path) -> Iterator[bytes]:
             yield from fh
 
 
-def expand(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, bool]], int]:
-    """Files to check as (path, in_lake_folder), and the count of lake error objects.
+def expand(paths: Iterable[str | Path]) -> tuple[list[tuple[Path | None, bool]], int]:
+    """Files to check as (path, in_lake_folder), path None for standard input (the string
+    "-"), and the count of lake error objects.
 
     Raises FileNotFoundError / NotADirectoryError / PermissionError for unusable paths.
     """
-    files: list[tuple[Path, bool]] = []
+    files: list[tuple[Path | None, bool]] = []
     errors = 0
-    for p in map(Path, paths):
+    for raw in paths:
+        if isinstance(raw, str) and raw == "-":
+            files.append((None, False))
+            continue
+        p = Path(raw)
         if p.is_dir():
             root = p / LAKE_PREFIX.rstrip("/")
             if root.is_dir():
@@ -480,7 +487,10 @@ def validate_paths(paths: Iterable[str | Path], max_violations: int | None = Non
     v = Validator(max_violations)
     v.report.error_objects = error_objects
     for path, lake in files:
-        v.feed(str(path), _read_lines(path), lake)
+        if path is None:
+            v.feed("<stdin>", sys.stdin.buffer, False)
+        else:
+            v.feed(str(path), _read_lines(path), lake)
     return v.finish()
 
 

@@ -84,3 +84,14 @@ def test_unreadable_and_corrupt_inputs(tmp_path: Path):
         locked.chmod(0)
         r = run("validate", str(locked))
         assert r.returncode == 2 and "cannot read input" in r.stderr.decode()
+
+
+def test_validate_reads_standard_input():
+    events = run("generate", "--events", "2000", "--seed", "3").stdout
+    ok = run("validate", "-", stdin=events)
+    assert ok.returncode == 0, ok.stdout[-2000:]
+    assert b"2000 events" in ok.stderr and b"0 violations" in ok.stderr
+    lines = events.split(b"\n")
+    lines[10] = lines[10].replace(b'"country":"US"', b'"country":"CA"')
+    bad = run("validate", "-", stdin=b"\n".join(lines))
+    assert bad.returncode == 1 and b"<stdin>:11: [geo]" in bad.stdout
