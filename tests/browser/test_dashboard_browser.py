@@ -18,7 +18,6 @@ import os
 import queue
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -27,6 +26,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+
+from acme_telemetry.local.broker import pick_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
@@ -46,10 +47,9 @@ TILE_KEYS = (
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _two_ports() -> tuple[int, int]:
+    first = pick_port(None)
+    return first, pick_port(None, avoid={first})
 
 
 def _parse(ts: str) -> datetime:
@@ -218,7 +218,7 @@ def built_page() -> Path:
 
 def test_dashboard_live_in_chromium(built_page: Path, tmp_path: Path) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    pipeline = LocalPipeline(tmp_path, _free_port(), _free_port())
+    pipeline = LocalPipeline(tmp_path, *_two_ports())
     driver = None
     try:
         (seed, start) = RUNS[0]

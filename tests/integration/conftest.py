@@ -7,7 +7,6 @@ the broker's start-up once. The broker also has an unsecured-JWS OAUTHBEARER lis
 from __future__ import annotations
 
 import itertools
-import socket
 
 import pytest
 
@@ -40,7 +39,3 @@ def topic(request, settings) -> str:
     return name
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

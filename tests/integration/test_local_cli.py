@@ -19,7 +19,7 @@ from websockets.sync.client import connect
 from acme_telemetry import kpis
 from acme_telemetry.simulator import SimConfig, iter_records
 
-from conftest import free_port
+from acme_telemetry.local.broker import pick_port
 from lake_read import lake_events
 
 pytestmark = pytest.mark.integration
@@ -31,7 +31,7 @@ def _ts(s: str) -> datetime:
 
 
 def test_local_events_n_feeds_the_dashboard_with_kpis_equal_to_the_kpi_module(broker, tmp_path):
-    n, seed, port = 6000, 9, free_port()
+    n, seed, port = 6000, 9, pick_port(None)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "acme_telemetry", "local", "--bootstrap-servers", broker.bootstrap,
