@@ -5,19 +5,9 @@ from __future__ import annotations
 import gzip
 import sys
 import zlib
-from datetime import datetime, timezone
 
+from acme_telemetry.cli_args import utc_time, whole_number
 from acme_telemetry.errors import CliError
-
-
-def _count(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise CliError(f"--events must be a whole number, got {text!r}") from None
-    if n < 0:
-        raise CliError(f"--events must be zero or more, got {n}")
-    return n
 
 
 def _seed(text: str) -> int:
@@ -27,22 +17,14 @@ def _seed(text: str) -> int:
         raise CliError(f"--seed must be an integer, got {text!r}") from None
 
 
-def _start(text: str) -> datetime:
-    try:
-        t = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
-    except ValueError:
-        raise CliError(f"--start must be an ISO-8601 time such as 2026-11-26T15:00:00Z, got {text!r}") from None
-    return t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
-
-
 def generate(args) -> int:
     from acme_telemetry.simulator import SimConfig, SimConfigError, iter_lines
 
-    n = _count(args.events)
+    n = whole_number("--events", args.events, minimum=0)
     try:
         cfg = SimConfig(
             seed=_seed(args.seed),
-            start=_start(args.start) if args.start else None,
+            start=utc_time("--start", args.start) if args.start else None,
             concurrent_viewers=args.viewers,
             heartbeat_interval_s=args.heartbeat,
         )
@@ -73,19 +55,6 @@ def validate(args) -> int:
         summary += f", {report.error_objects} objects under errors/ not checked"
     print(summary, file=sys.stderr)
     return 0 if report.ok else 1
-
-
-def _positive_int(name: str):
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise CliError(f"{name} must be a whole number, got {text!r}") from None
-        if v < 1:
-            raise CliError(f"{name} must be at least 1, got {v}")
-        return v
-
-    return parse
 
 
 def register(sub) -> None:

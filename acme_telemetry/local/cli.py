@@ -3,31 +3,13 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
+from acme_telemetry.cli_args import utc_time, whole_number
 from acme_telemetry.errors import CliError
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_LAKE = ROOT / ".local" / "lake"
-
-
-def _positive_int(s: str) -> int:
-    try:
-        v = int(s)
-    except ValueError:
-        raise CliError(f"{s!r} is not an integer") from None
-    if v < 1:
-        raise CliError(f"{v} must be at least 1")
-    return v
-
-
-def _start(s: str) -> datetime:
-    try:
-        t = datetime.fromisoformat(s.replace("Z", "+00:00"))
-    except ValueError:
-        raise CliError(f"--start {s!r} is not an ISO-8601 time (e.g. 2026-11-26T15:00:00Z)") from None
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
 
 
 def _bootstrap(s: str) -> str:
@@ -60,7 +42,7 @@ def cmd_local(args) -> int:
         events=args.events,
         rate=args.rate,
         seed=args.seed,
-        start=_start(args.start) if args.start else None,
+        start=utc_time("--start", args.start) if args.start else None,
         lake=Path(args.lake),
         state_dir=state,
         bootstrap_servers=_bootstrap(args.bootstrap_servers) if args.bootstrap_servers else None,
@@ -70,7 +52,7 @@ def cmd_local(args) -> int:
         buffer_interval_s=args.buffer_interval,
         buffer_size_mb=args.buffer_size_mb,
         no_dashboard=args.no_dashboard,
-        concurrent_viewers=args.viewers,
+        concurrent_viewers=whole_number("--viewers", args.viewers, minimum=1) if args.viewers is not None else None,
     )
     return run(opts)
 
@@ -89,7 +71,7 @@ def register(sub) -> None:
     p.add_argument("--rate", type=float, metavar="R", help="events per second (default: as fast as possible with --events, else real time)")
     p.add_argument("--seed", type=int, default=42, help="simulator seed (default 42)")
     p.add_argument("--start", metavar="ISO8601", help="simulated time of the first event (default: the simulator's)")
-    p.add_argument("--viewers", type=_positive_int, metavar="N", help="concurrent viewers to simulate (default 200)")
+    p.add_argument("--viewers", metavar="N", help="concurrent viewers to simulate (default 200)")
     p.add_argument("--lake", default=str(DEFAULT_LAKE), metavar="DIR", help="lake folder (default .local/lake)")
     p.add_argument("--state-dir", default=str(ROOT / ".local"), metavar="DIR", help="broker data and logs (default .local)")
     p.add_argument("--bootstrap-servers", metavar="HOST:PORT", help="use this Kafka instead of starting one")

@@ -58,6 +58,11 @@ def test_validate_reports_each_violation_and_exits_1(tmp_path: Path):
         (["validate", "/no/such/file.jsonl"], "no such file"),
         (["validate"], "required"),
         (["validate", "tests/core/__pycache__/../no-such-dir/"], "no such file"),
+        (["local", "--viewers", "0"], "--viewers must be at least 1"),
+        (["local", "--viewers", "many"], "--viewers must be a whole number"),
+        (["local", "--events", "0"], "--events must be at least 1"),
+        (["local", "--start", "yesterday"], "--start must be an ISO-8601 time"),
+        (["query", "SELEC 1", "--lake", "/no/such/lake"], "error"),
     ],
 )
 def test_bad_input_is_one_line_and_nonzero(args, message):
