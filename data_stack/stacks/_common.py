@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from constructs import IConstruct
 
 _RETENTION = [
@@ -31,3 +33,30 @@ def ack(scope: IConstruct, finding: str, reason: str) -> None:
 def bucket_name(stack: cdk.Stack, base: str) -> str:
     """The plan's naming: <base>-<account>-<region>."""
     return f"{base}-{stack.account}-{stack.region}"
+
+
+def log_group(scope: IConstruct, cid: str, days: int, name: str | None = None) -> logs.LogGroup:
+    """A log group kept at least `days` and removed with its stack (logs are not data)."""
+    return logs.LogGroup(scope, cid, log_group_name=name, retention=retention(days), removal_policy=cdk.RemovalPolicy.DESTROY)
+
+
+def private_bucket(scope: IConstruct, cid: str, *, name: str, **props) -> s3.Bucket:
+    """A bucket that holds data: S3-managed encryption, no public access, TLS only, and
+    retained when its stack is deleted. `props` add to (or override) these defaults."""
+    defaults = dict(
+        encryption=s3.BucketEncryption.S3_MANAGED,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        enforce_ssl=True,
+        removal_policy=cdk.RemovalPolicy.RETAIN,
+    )
+    return s3.Bucket(scope, cid, bucket_name=name, **{**defaults, **props})
+
+
+def alarm_on_any(scope: IConstruct, cid: str, *, name: str, description: str, metric: cloudwatch.IMetric) -> cloudwatch.Alarm:
+    """An alarm that fires as soon as `metric` is 1 or more in one period."""
+    return cloudwatch.Alarm(
+        scope, cid, alarm_name=name, alarm_description=description, metric=metric,
+        threshold=1, evaluation_periods=1,
+        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+    )

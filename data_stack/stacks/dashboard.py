@@ -36,7 +36,7 @@ from constructs import Construct
 from data_stack.config import AppConfig
 from data_stack.constructs.dashboard_site import DashboardSite
 from data_stack.constructs.python_function import PythonFunction
-from data_stack.stacks._common import ack, retention
+from data_stack.stacks._common import ack, log_group
 from data_stack.stacks.msk import MskStack
 
 TOKEN_IDENTITY_SOURCE = "route.request.querystring.token"
@@ -81,10 +81,7 @@ class DashboardStack(cdk.Stack):
         ack(self.token_secret, "AwsSolutions-SMG4", "The token is handed to dashboard viewers in the page URL; rotating it is a deliberate manual step (README) so open dashboards are not cut off mid-session.")
 
         def fn(cid: str, name: str, description: str, **props) -> PythonFunction:
-            group = logs.LogGroup(
-                self, f"{cid}Logs", log_group_name=f"/aws/lambda/{prefix}-{name.replace('_', '-')}",
-                retention=retention(lam.log_retention_days), removal_policy=cdk.RemovalPolicy.DESTROY,
-            )
+            group = log_group(self, f"{cid}Logs", lam.log_retention_days, name=f"/aws/lambda/{prefix}-{name.replace('_', '-')}")
             props.setdefault("timeout", cdk.Duration.seconds(lam.ws_timeout_s))
             props.setdefault("memory_size", 256)
             return PythonFunction(
@@ -123,7 +120,7 @@ class DashboardStack(cdk.Stack):
             ),
         )
 
-        access_logs = logs.LogGroup(self, "WebSocketAccessLogs", retention=retention(lam.log_retention_days), removal_policy=cdk.RemovalPolicy.DESTROY)
+        access_logs = log_group(self, "WebSocketAccessLogs", lam.log_retention_days)
         self._api_gateway_logging_role()
         self.stage = apigw.WebSocketStage(
             self,

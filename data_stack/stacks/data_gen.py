@@ -16,7 +16,6 @@ Fixes against the plan:
 from __future__ import annotations
 
 import aws_cdk as cdk
-from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -31,7 +30,7 @@ from constructs import Construct
 from acme_telemetry import lake
 from data_stack.config import AppConfig
 from data_stack.constructs.python_function import PythonFunction
-from data_stack.stacks._common import ack, retention
+from data_stack.stacks._common import ack, alarm_on_any, log_group
 from data_stack.stacks.msk import MskStack
 
 
@@ -61,11 +60,8 @@ class DataGenStack(cdk.Stack):
         )
         ack(self.dlq, "AwsSolutions-SQS3", "This queue is itself the on-failure destination (DLQ) of the generator and producer; a DLQ of a DLQ adds nothing.")
 
-        def log_group(name: str) -> logs.LogGroup:
-            return logs.LogGroup(
-                self, f"{name}Logs", log_group_name=f"/aws/lambda/{prefix}-{name.lower()}",
-                retention=retention(lam.log_retention_days), removal_policy=cdk.RemovalPolicy.DESTROY,
-            )
+        def function_logs(name: str) -> logs.LogGroup:
+            return log_group(self, f"{name}Logs", lam.log_retention_days, name=f"/aws/lambda/{prefix}-{name.lower()}")
 
         self.producer = PythonFunction(
             self,
@@ -78,7 +74,7 @@ class DataGenStack(cdk.Stack):
             vpc=vpc,
             vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
             security_groups=[producer_security_group],
-            log_group=log_group("Producer"),
+            log_group=function_logs("Producer"),
             environment={
                 # Never AWS_REGION: it is reserved, and the runtime sets it.
                 "BOOTSTRAP_SERVERS": msk.bootstrap_brokers,
@@ -99,7 +95,7 @@ class DataGenStack(cdk.Stack):
             description="Simulates one schedule period of viewer telemetry and hands it to the producer in <1 MB chunks",
             memory_size=lam.generator_memory_mb,
             timeout=cdk.Duration.seconds(lam.generator_timeout_s),
-            log_group=log_group("Generator"),
+            log_group=function_logs("Generator"),
             environment={
                 "PRODUCER_FUNCTION_NAME": self.producer.function_name,
                 "SCHEDULE_MINUTES": str(gen.schedule_minutes),
@@ -122,27 +118,15 @@ class DataGenStack(cdk.Stack):
         self.schedule.add_target(targets.LambdaFunction(self.generator, retry_attempts=2, dead_letter_queue=self.dlq))
 
         # A failed produce must be seen: the DLQ receiving anything raises an alarm.
-        self.failure_alarm = cloudwatch.Alarm(
-            self,
-            "ProducerFailuresAlarm",
-            alarm_name=f"{prefix}-producer-failures",
-            alarm_description="Generator/producer invocations failed and landed in the DLQ",
+        self.failure_alarm = alarm_on_any(
+            self, "ProducerFailuresAlarm", name=f"{prefix}-producer-failures",
+            description="Generator/producer invocations failed and landed in the DLQ",
             metric=self.dlq.metric_approximate_number_of_messages_visible(period=cdk.Duration.minutes(5)),
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        self.producer_errors_alarm = cloudwatch.Alarm(
-            self,
-            "ProducerErrorsAlarm",
-            alarm_name=f"{prefix}-producer-errors",
-            alarm_description="The producer Lambda reported errors (records not acknowledged by Kafka)",
+        self.producer_errors_alarm = alarm_on_any(
+            self, "ProducerErrorsAlarm", name=f"{prefix}-producer-errors",
+            description="The producer Lambda reported errors (records not acknowledged by Kafka)",
             metric=self.producer.metric_errors(period=cdk.Duration.minutes(5)),
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
 
         self._firehose(config, msk, data_bucket)
@@ -160,10 +144,7 @@ class DataGenStack(cdk.Stack):
             assumed_by=iam.ServicePrincipal("firehose.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": self.account}}),
             description="Firehose: read the telemetry topic, write the lake",
         )
-        self.firehose_log_group = logs.LogGroup(
-            self, "FirehoseLogGroup", log_group_name=f"/aws/firehose/{prefix}-delivery",
-            retention=retention(config.lambdas.log_retention_days), removal_policy=cdk.RemovalPolicy.DESTROY,
-        )
+        self.firehose_log_group = log_group(self, "FirehoseLogGroup", config.lambdas.log_retention_days, name=f"/aws/firehose/{prefix}-delivery")
         log_stream = logs.LogStream(self, "FirehoseLogStream", log_group=self.firehose_log_group, log_stream_name="delivery")
 
         # One explicit policy, so the delivery stream can depend on it (the plan's stream

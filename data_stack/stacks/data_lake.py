@@ -20,7 +20,7 @@ from constructs import Construct
 from acme_telemetry import lake, schema
 from data_stack.config import AppConfig
 from data_stack.queries import NAMED_QUERIES
-from data_stack.stacks._common import ack, bucket_name
+from data_stack.stacks._common import ack, bucket_name, private_bucket
 
 # Partition projection ranges: zero-padded like Firehose's !{timestamp:MM} etc.
 PROJECTION_RANGES = {
@@ -46,30 +46,22 @@ class DataLakeStack(cdk.Stack):
     def __init__(self, scope: Construct, id: str, *, config: AppConfig, **kwargs) -> None:
         super().__init__(scope, id, **kwargs)
 
-        self.access_logs_bucket = s3.Bucket(
+        self.access_logs_bucket = private_bucket(
             self,
             "AccessLogsBucket",
-            bucket_name=bucket_name(self, config.access_logs_bucket_name),
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
+            name=bucket_name(self, config.access_logs_bucket_name),
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
-            removal_policy=cdk.RemovalPolicy.RETAIN,
             lifecycle_rules=[s3.LifecycleRule(id="ExpireAccessLogs", expiration=cdk.Duration.days(90))],
         )
         ack(self.access_logs_bucket, "AwsSolutions-S1", "This is the server access log destination for the data and Athena results buckets; logging it into itself would loop.")
 
-        self.data_bucket = s3.Bucket(
+        self.data_bucket = private_bucket(
             self,
             "DataBucket",
-            bucket_name=bucket_name(self, config.data_bucket_name),
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
+            name=bucket_name(self, config.data_bucket_name),
             versioned=True,
             server_access_logs_bucket=self.access_logs_bucket,
             server_access_logs_prefix="data/",
-            removal_policy=cdk.RemovalPolicy.RETAIN,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="MoveToIA",
@@ -83,16 +75,12 @@ class DataLakeStack(cdk.Stack):
             ],
         )
 
-        self.results_bucket = s3.Bucket(
+        self.results_bucket = private_bucket(
             self,
             "AthenaResultsBucket",
-            bucket_name=bucket_name(self, config.athena_results_bucket_name),
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
+            name=bucket_name(self, config.athena_results_bucket_name),
             server_access_logs_bucket=self.access_logs_bucket,
             server_access_logs_prefix="athena-results/",
-            removal_policy=cdk.RemovalPolicy.RETAIN,
             lifecycle_rules=[s3.LifecycleRule(id="ExpireResults", expiration=cdk.Duration.days(30))],
         )
 

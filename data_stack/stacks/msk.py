@@ -23,7 +23,6 @@ import json
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_msk as msk
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
@@ -32,7 +31,7 @@ from constructs import Construct
 
 from data_stack.config import AppConfig
 from data_stack.constructs.python_function import PythonFunction
-from data_stack.stacks._common import ack, bucket_name, retention
+from data_stack.stacks._common import ack, bucket_name, log_group, private_bucket
 
 FIREHOSE_PRINCIPAL = "firehose.amazonaws.com"
 # What Firehose needs on the cluster policy to read through a private (multi-VPC) connection.
@@ -71,14 +70,10 @@ class MskStack(cdk.Stack):
         self.cluster_name = m.cluster_name
         self.topic_name = t.name
 
-        self.logs_bucket = s3.Bucket(
+        self.logs_bucket = private_bucket(
             self,
             "MskLogsBucket",
-            bucket_name=bucket_name(self, config.logs_bucket_name),
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            removal_policy=cdk.RemovalPolicy.RETAIN,
+            name=bucket_name(self, config.logs_bucket_name),
             lifecycle_rules=[s3.LifecycleRule(id="ExpireBrokerLogs", expiration=cdk.Duration.days(max(m.log_retention_days, 1)))],
         )
         ack(self.logs_bucket, "AwsSolutions-S1", "This bucket only receives MSK broker logs from the log delivery service; access-logging a log bucket would only log the logger.")
@@ -95,10 +90,7 @@ class MskStack(cdk.Stack):
             conditions={"StringEquals": {"aws:SourceAccount": self.account}},
         ))
 
-        self.log_group = logs.LogGroup(
-            self, "MskLogGroup", log_group_name=f"/aws/msk/{m.cluster_name}",
-            retention=retention(m.log_retention_days), removal_policy=cdk.RemovalPolicy.DESTROY,
-        )
+        self.log_group = log_group(self, "MskLogGroup", m.log_retention_days, name=f"/aws/msk/{m.cluster_name}")
 
         subnets = vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS).subnet_ids
         self.cluster = msk.CfnCluster(
@@ -174,10 +166,10 @@ class MskStack(cdk.Stack):
             name="msk_connectivity",
             timeout=cdk.Duration.minutes(1),
             memory_size=256,
-            log_group=logs.LogGroup(self, "ConnectivityHandlerLogs", retention=retention(config.lambdas.log_retention_days), removal_policy=cdk.RemovalPolicy.DESTROY),
+            log_group=log_group(self, "ConnectivityHandlerLogs", config.lambdas.log_retention_days),
         )
         on_event = PythonFunction(self, "ConnectivityOnEvent", handler="handler.on_event", **handler_props)
-        handler_props["log_group"] = logs.LogGroup(self, "ConnectivityIsCompleteLogs", retention=retention(config.lambdas.log_retention_days), removal_policy=cdk.RemovalPolicy.DESTROY)
+        handler_props["log_group"] = log_group(self, "ConnectivityIsCompleteLogs", config.lambdas.log_retention_days)
         is_complete = PythonFunction(self, "ConnectivityIsComplete", handler="handler.is_complete", **handler_props)
         # on_event starts the update (once, only when connectivity is off); MSK checks the
         # cluster's subnets and route tables with the caller's permissions, as AWS's
@@ -208,10 +200,10 @@ class MskStack(cdk.Stack):
             # is_complete completes at once with the bootstrap string).
             query_interval=cdk.Duration.minutes(1),
             total_timeout=PROVIDER_TOTAL_TIMEOUT,
-            log_group=logs.LogGroup(self, "ConnectivityProviderLogs", retention=retention(config.lambdas.log_retention_days), removal_policy=cdk.RemovalPolicy.DESTROY),
+            log_group=log_group(self, "ConnectivityProviderLogs", config.lambdas.log_retention_days),
             disable_waiter_state_machine_logging=False,
             waiter_state_machine_log_options=cr.LogOptions(
-                destination=logs.LogGroup(self, "ConnectivityWaiterLogs", retention=retention(config.lambdas.log_retention_days), removal_policy=cdk.RemovalPolicy.DESTROY),
+                destination=log_group(self, "ConnectivityWaiterLogs", config.lambdas.log_retention_days),
                 level=sfn.LogLevel.ALL,
                 include_execution_data=False,
             ),

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from data_stack.config import AppConfig
-from data_stack.stacks._common import retention
+from data_stack.stacks._common import log_group
 
 # MSK broker ports for IAM auth: 9098 inside the VPC; 14001-14100 are the multi-VPC
 # (PrivateLink) ports Firehose uses once multi-VPC connectivity is on.
@@ -40,12 +39,7 @@ class NetworkStack(cdk.Stack):
                 ec2.SubnetConfiguration(name="Private", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=24),
             ],
         )
-        flow_logs = logs.LogGroup(
-            self,
-            "VpcFlowLogs",
-            retention=retention(config.network.flow_log_retention_days),
-            removal_policy=cdk.RemovalPolicy.DESTROY,
-        )
+        flow_logs = log_group(self, "VpcFlowLogs", config.network.flow_log_retention_days)
         self.vpc.add_flow_log("FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs))
 
         def group(cid: str, name: str, description: str) -> ec2.SecurityGroup:
