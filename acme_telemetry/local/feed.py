@@ -89,7 +89,7 @@ class KpiAggregator:
         self.now = now
         self.open: dict[datetime, Any] = {}
         self.closed_until: datetime | None = None  # every window ending at or before this is closed
-        self.partition_max: dict[Any, datetime] = {}
+        self.partition_max: dict[Any, datetime | None] = {}  # None: assigned, nothing read yet
         self.partition_seen: dict[Any, float] = {}
         self.last_event_at: float | None = None
         self.notable: deque[dict[str, Any]] = deque(maxlen=50)
@@ -122,17 +122,33 @@ class KpiAggregator:
         now = self.now()
         self.last_event_at = now
         self.partition_seen[partition] = now
-        if partition not in self.partition_max or t > self.partition_max[partition]:
+        seen = self.partition_max.get(partition)
+        if seen is None or t > seen:
             self.partition_max[partition] = t
         if is_notable(event):
             self.notable.append(protocol.feed_item(event))
             self._feed_dirty = True
 
+    def expect_partitions(self, partitions: Any) -> None:
+        """Hold the watermark until each of these partitions has delivered (or gone idle).
+
+        Without this, the first partition to deliver sets the watermark alone, and a window
+        can close before a slower partition's events for it arrive (they would be dropped
+        as late). A partition that stays silent for `partition_idle_s` stops holding it.
+        """
+        now = self.now()
+        for p in partitions:
+            if p not in self.partition_max:
+                self.partition_max[p] = None
+                self.partition_seen[p] = now
+
     def watermark(self) -> datetime | None:
         now = self.now()
         active = [m for p, m in self.partition_max.items() if now - self.partition_seen[p] < self.partition_idle_s]
+        if None in active:
+            return None  # an assigned partition has not delivered yet
         if not active:
-            active = list(self.partition_max.values())
+            active = [m for m in self.partition_max.values() if m is not None]
         return (min(active) - self.lateness) if active else None
 
     def tick(self) -> int:
@@ -219,6 +235,7 @@ class DashboardFeed:
             raise RuntimeError(f"topic {self.topic!r} has no partitions the dashboard can read")
         tps = [TopicPartition(self.topic, p) for p in sorted(parts)]
         consumer.assign(tps)
+        self.aggregator.expect_partitions(sorted(parts))
         if self.from_beginning:
             consumer.seek_to_beginning(*tps)
         else:
