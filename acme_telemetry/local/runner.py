@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -322,6 +321,10 @@ class Pipeline:
                 if self.all_durable():
                     log.info("all %d events are durable in the lake", o.events)
                     break
+                ps = self.producer_stats
+                if o.events is not None and ps.done and ps.produced >= o.events:
+                    # All N are in Kafka: flush once they are read, as a shutdown would.
+                    self.writer.drain({(TOPIC, p): end for p, end in ps.end_offsets.items()})
                 if not any(t.is_alive() for t in self.threads if t.name == "writer"):
                     break
         finally:

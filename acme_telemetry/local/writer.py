@@ -98,6 +98,9 @@ class LakeWriter:
         self.event_ids: set[str] | None = set() if track_event_ids else None
         # (topic, partition) -> next offset whose records are all durable in the lake
         self.durable_offsets: dict[tuple[str, int], int] = {}
+        # Set by drain(): once everything below these offsets has been read, flush at once
+        # instead of waiting out the buffer interval (as on shutdown).
+        self._drain_to: dict[tuple[str, int], int] | None = None
         self._consumer = None
         self._lock = threading.Lock()
         self._reset_buffer()
@@ -145,10 +148,26 @@ class LakeWriter:
         self.stats.records_in += 1
         self.stats.buffered += 1
 
+    def drain(self, end_offsets: dict[tuple[str, int], int]) -> None:
+        """Flush as soon as every record below `end_offsets` has been read (thread-safe:
+        the writer thread acts on it). `local --events N` uses it once N are produced."""
+        self._drain_to = dict(end_offsets)
+
+    def _drained(self) -> bool:
+        target = self._drain_to
+        if target is None or not self._offsets:
+            return False
+        read = {**self.durable_offsets, **self._offsets}
+        return all(read.get(tp, 0) >= end for tp, end in target.items())
+
     def _due(self) -> bool:
         if self._started is None:
             return False
-        return self._size >= self.buffer_bytes or time.monotonic() - self._started >= self.buffer_interval_s
+        return (
+            self._size >= self.buffer_bytes
+            or time.monotonic() - self._started >= self.buffer_interval_s
+            or self._drained()
+        )
 
     # --- flush: objects first, offsets after -------------------------------------------
 

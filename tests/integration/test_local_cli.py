@@ -80,3 +80,18 @@ def test_local_events_n_feeds_the_dashboard_with_kpis_equal_to_the_kpi_module(br
     feeds = [m for m in messages if m["type"] == "feed"]
     if any(e["event_type"] == "error" for e in events):
         assert feeds and all("session_id" not in item for f in feeds for item in f["items"])
+
+
+def test_local_events_n_flushes_once_all_are_read_instead_of_waiting_out_the_buffer(broker, tmp_path):
+    """With --events N the writer flushes as on shutdown once it has read all N: a 900 s
+    buffer interval (Firehose's maximum) must not keep the command running for 15 minutes."""
+    n = 3000
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "acme_telemetry", "local", "--bootstrap-servers", broker.bootstrap,
+         "--events", str(n), "--seed", "5", "--no-dashboard", "--buffer-interval", "900",
+         "--lake", str(tmp_path / "lake"), "--state-dir", str(tmp_path / "state")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert len({e["event_id"] for e in lake_events(tmp_path / "lake")}) == n
