@@ -23,7 +23,6 @@ import base64
 import json
 import os
 import socket
-import subprocess
 import sys
 import threading
 import time

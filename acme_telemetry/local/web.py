@@ -12,7 +12,6 @@ import logging
 import mimetypes
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import orjson

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import math
 import random
-import uuid
 from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import datetime, timezone
