@@ -1,7 +1,8 @@
 """A Python Lambda whose pip dependencies are bundled locally, without Docker.
 
-`LocalPipBundler` runs `pip install --platform manylinux2014_x86_64 --only-binary=:all:
---python-version 3.12 --no-compile -t <out>` on the function's requirements.txt, drops the
+`LocalPipBundler` runs `pip install --platform manylinux2014_x86_64 --platform
+manylinux_2_28_x86_64 --only-binary=:all: --python-version 3.12 --no-compile -t <out>` on
+the function's requirements.txt, drops the
 packages the Lambda runtime already ships (boto3, botocore and their own dependencies),
 and copies lambdas/<fn>/*.py plus the acme_telemetry package next to them.
 
@@ -37,8 +38,11 @@ CACHE_DIR = Path(os.environ.get("ACME_LAMBDA_PIP_CACHE", ROOT / ".cache" / "lamb
 
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 PYTHON_VERSION = "3.12"
+# manylinux2014 (glibc 2.17) wheels, and manylinux_2_28 ones for packages that no longer
+# publish 2014 wheels (numpy >= 2.3): the python3.12 runtime is Amazon Linux 2023, glibc 2.34.
 PIP_ARGS: tuple[str, ...] = (
     "--platform", "manylinux2014_x86_64",
+    "--platform", "manylinux_2_28_x86_64",
     "--implementation", "cp",
     "--python-version", PYTHON_VERSION,
     "--only-binary=:all:",
