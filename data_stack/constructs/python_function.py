@@ -31,6 +31,8 @@ import jsii
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from acme_telemetry.simulator import kernel
+
 ROOT = Path(__file__).resolve().parents[2]
 LAMBDAS_DIR = ROOT / "lambdas"
 CORE_DIR = ROOT / "acme_telemetry"
@@ -53,13 +55,16 @@ PIP_ARGS: tuple[str, ...] = (
 )
 # The Lambda Python runtime ships the AWS SDK; bundling it again adds ~30 MB (TOOLCHAIN.md).
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "python_dateutil", "six", "urllib3")
-_SKIP = ("__pycache__", "*.pyc", "*.pyo", ".pytest_cache")
+# Build output inside acme_telemetry is not source: the simulator's compiled kernel is
+# built from kernel.c (which is hashed) into every bundle by bundle().
+_SKIP = ("__pycache__", "*.pyc", "*.pyo", ".pytest_cache", "_kernel-*.so", ".kernel-*")
 
 
 def _files(folder: Path) -> list[Path]:
     return sorted(
         p for p in folder.rglob("*")
         if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".pyo")
+        and not p.name.startswith(("_kernel-", ".kernel-"))
     )
 
 
@@ -115,6 +120,10 @@ def bundle(function_dir: Path, output_dir: Path) -> None:
     for src in function_dir.glob("*.py"):
         shutil.copy2(src, output_dir / src.name)
     shutil.copytree(CORE_DIR, output_dir / CORE_DIR.name, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*_SKIP))
+    # The simulator's compiled kernel (plain C through ctypes: no Python ABI, glibc <= 2.29
+    # symbols, so this machine's build runs on the python3.12 runtime's Amazon Linux 2023).
+    built = kernel.library_path()
+    shutil.copy2(built, output_dir / CORE_DIR.name / "simulator" / built.name)
 
 
 @jsii.implements(cdk.ILocalBundling)
@@ -149,7 +158,9 @@ def bundled_code(name: str) -> lambda_.Code:
             command=[
                 "bash", "-c",
                 f"pip install -r {rel}/requirements.txt -t /asset-output --no-compile"
-                f" && cp {rel}/*.py /asset-output/ && cp -r acme_telemetry /asset-output/",
+                f" && cp {rel}/*.py /asset-output/ && cp -r acme_telemetry /asset-output/"
+                f" && gcc {' '.join(kernel.CFLAGS)} -o /asset-output/acme_telemetry/simulator/{kernel.library_name()}"
+                f" acme_telemetry/simulator/kernel.c {' '.join(kernel.LDLIBS)}",
             ],
         ),
     )

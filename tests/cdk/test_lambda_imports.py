@@ -72,3 +72,26 @@ def test_every_import_of_the_handler_is_bundled(name, tmp_path):
         if not ((out / m).is_dir() or (out / f"{m}.py").is_file() or list(out.glob(f"{m}.*.so")))
     )
     assert not missing, f"lambdas/{name} imports {missing}, which its bundle lacks (add to requirements.txt)"
+
+
+def test_generator_bundle_carries_a_kernel_the_lambda_runtime_can_load(tmp_path):
+    """The simulator's compiled kernel is in the bundle under the name kernel.py looks
+    for, and needs no glibc newer than the python3.12 runtime's (Amazon Linux 2023: 2.34)."""
+    import re
+    import shutil
+    import subprocess
+
+    from acme_telemetry.simulator import kernel
+    from data_stack.constructs import python_function as pf
+
+    out = tmp_path / "out"
+    out.mkdir()
+    pf.bundle(ROOT / "lambdas" / "generator", out)
+    so = out / "acme_telemetry" / "simulator" / kernel.library_name()
+    assert so.is_file()
+    assert sorted(p.name for p in (out / "acme_telemetry" / "simulator").glob("*.so")) == [so.name]
+    objdump = shutil.which("objdump")
+    assert objdump, "binutils' objdump comes with gcc, which builds the kernel"
+    symbols = subprocess.run([objdump, "-T", str(so)], capture_output=True, text=True, check=True).stdout
+    versions = {tuple(int(x) for x in v.split(".")) for v in re.findall(r"GLIBC_([0-9.]+)", symbols)}
+    assert versions and max(versions) <= (2, 34), sorted(versions)
