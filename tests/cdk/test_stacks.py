@@ -7,7 +7,6 @@ import base64
 import json
 import re
 
-import pytest
 from aws_cdk.assertions import Match
 
 from acme_telemetry import lake, schema
