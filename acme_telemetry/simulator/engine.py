@@ -442,17 +442,17 @@ class _Sim:
 
     def facts(self, ev: np.ndarray) -> list:
         """(session, fact) per event, as GroundTruth.observe takes them."""
-        out = []
+        names = ("slot", "etype", "played_d", "stall_d", "prev_rung", "startup", "vsf", "fatal", "started")
         sessions = self.sessions
-        for e in ev.tolist():
-            (_ts, _uid, _stall, _played, _pos, played_d, stall_d, _bw, slot, etype, _state, _seq, _rung, prev_rung,
-             _b, _e, _su, _rb, _code, fatal, started, _dur, startup, vsf) = e
-            out.append((sessions[slot], (
+        return [
+            (sessions[slot], (
                 etype, played_d, stall_d, LADDER_KBPS[prev_rung], _QUALITY_B[prev_rung],
                 startup if etype == E_FIRST_FRAME else None,
                 bool(vsf) and etype == E_ERROR and not started, etype == E_STOP and not started,
-                etype == E_ERROR and bool(fatal) and bool(started))))
-        return out
+                etype == E_ERROR and bool(fatal) and bool(started)))
+            for slot, etype, played_d, stall_d, prev_rung, startup, vsf, fatal, started
+            in zip(*(ev[k].tolist() for k in names))
+        ]
 
 
 def _signed64(v: int) -> int:

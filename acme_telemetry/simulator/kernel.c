@@ -104,7 +104,8 @@ typedef struct {
     event_t *ev;
     int64_t n_ev, cap_ev;
     int64_t *order; /* sorted event indexes */
-    int32_t *slots; /* session slot of each sorted event */
+    int32_t *slots; /* session slot of each sorted event (what the records path needs) */
+    int64_t cap_order, cap_slots, cap_offsets;
     char *out;
     int64_t out_len, out_cap;
     int64_t *offsets; /* line k is out[offsets[k]:offsets[k+1]], newline included */
@@ -450,9 +451,7 @@ static int grow(void **p, int64_t *cap, int64_t need, size_t item) {
 static int render(sim_t *m) {
     static const char NUL[PAD] = "null", TRUE_[PAD] = "true", FALSE_[PAD] = "false";
     m->out_len = 0;
-    free(m->offsets);
-    m->offsets = malloc(sizeof(int64_t) * (m->n_ev + 1));
-    if (!m->offsets) return -1;
+    if (grow((void **)&m->offsets, &m->cap_offsets, m->n_ev + 1, sizeof(int64_t))) return -1;
     int64_t last_sec = INT64_MIN;
     char secbuf[32] = {0};
     for (int64_t k = 0; k < m->n_ev; k++) {
@@ -529,14 +528,10 @@ API int64_t k_advance(sim_t *m, int64_t until, int64_t emit_from, int64_t emit_t
             decide(s);
         }
     }
-    free(m->order);
-    m->order = malloc(sizeof(int64_t) * (m->n_ev + 1));
-    if (!m->order) return -1;
+    if (grow((void **)&m->order, &m->cap_order, m->n_ev + 1, sizeof(int64_t))) return -1;
     for (int64_t k = 0; k < m->n_ev; k++) m->order[k] = k;
     qsort_r(m->order, (size_t)m->n_ev, sizeof(int64_t), cmp_event, m->ev);
-    free(m->slots);
-    m->slots = malloc(sizeof(int32_t) * (m->n_ev + 1));
-    if (!m->slots) return -1;
+    if (grow((void **)&m->slots, &m->cap_slots, m->n_ev + 1, sizeof(int32_t))) return -1;
     for (int64_t k = 0; k < m->n_ev; k++) m->slots[k] = m->ev[m->order[k]].slot;
     if (render_json && render(m)) return -1;
     /* slots of ended sessions are free once their events are rendered */
