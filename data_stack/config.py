@@ -1,8 +1,9 @@
-"""Typed, validated settings for the CDK app and the local pipeline.
+"""Typed, validated deployment profiles for the CDK app.
 
-Pure Python on purpose (no aws_cdk import): the local pipeline reads the same profile
-for the Kafka version, the topic's partitions and retention, and Firehose's buffering,
-so both sides share one source of truth.
+The settings the CDK app shares with the embedded pipeline (the Kafka line, the topic,
+Firehose's buffering, the KPI window) live in the core, `acme_telemetry.settings`; the
+profiles here compose them with what only AWS has (network, brokers, Lambda sizes, names).
+The `dev` profile deploys exactly the core's `EMBEDDED` settings.
 
 Pick a profile with `cdk synth -c profile=NAME` (default: dev) or, locally,
 `load_profile(NAME)`. An invalid setting raises ConfigError naming the setting.
@@ -15,20 +16,19 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from acme_telemetry import schema
+from acme_telemetry.settings import (
+    EMBEDDED,
+    LOCAL_KAFKA_RELEASE,
+    SUPPORTED_KAFKA_VERSIONS,
+    FirehoseSettings,
+    TopicSettings,
+)
 
 
 class ConfigError(ValueError):
     """A setting is invalid; the message names it as profile.section.setting."""
 
 
-# MSK KafkaVersion identifiers AWS supports as of 2026-11 (3.5.1 reached end of support
-# 2025-10-23). MSK names its Kafka 4.x lines "4.0.x.kraft" and "4.1.x.kraft" (4.x has no
-# ZooKeeper mode); a bare "4.0.x" is not a valid KafkaVersion and CreateCluster rejects it
-# (MSK developer guide, "Supported Apache Kafka versions"; CDK's msk-alpha
-# KafkaVersion.V4_0_X_KRAFT / V4_1_X_KRAFT).
-SUPPORTED_KAFKA_VERSIONS = ("3.8.x", "3.9.x", "4.0.x.kraft", "4.1.x.kraft")
-# The Apache Kafka release the local broker runs for each MSK line (same line).
-LOCAL_KAFKA_RELEASE = {"3.8.x": "3.8.1", "3.9.x": "3.9.1", "4.0.x.kraft": "4.0.1", "4.1.x.kraft": "4.1.1"}
 
 
 @dataclass(frozen=True)
@@ -45,20 +45,16 @@ class NetworkConfig:
 @dataclass(frozen=True)
 class MskConfig:
     cluster_name: str = "acme-msk-cluster"
-    kafka_version: str = "3.9.x"
+    kafka_version: str = EMBEDDED.kafka_version
     broker_instance_type: str = "kafka.m5.large"
     broker_count: int = 3
     ebs_volume_gb: int = 100
     log_retention_days: int = 7
 
 
-@dataclass(frozen=True)
-class TopicConfig:
-    name: str = schema.TOPIC
-    partitions: int = 6
-    replication_factor: int = 3
-    retention_hours: int = 168
-    min_insync_replicas: int = 2
+# The topic and Firehose's buffering are the core's settings, composed here.
+TopicConfig = TopicSettings
+FirehoseConfig = FirehoseSettings
 
 
 @dataclass(frozen=True)
@@ -84,16 +80,10 @@ class GeneratorConfig:
 
 
 @dataclass(frozen=True)
-class FirehoseConfig:
-    buffer_interval_s: int = 60
-    buffer_size_mb: int = 5
-
-
-@dataclass(frozen=True)
 class DashboardConfig:
     # Consumer event source mapping: one broadcast per batching window.
     batch_size: int = 10_000
-    batching_window_s: int = 5
+    batching_window_s: int = EMBEDDED.kpi_window_s
     stage_name: str = "prod"
     connection_ttl_hours: int = 24
     # API Gateway stage throttling for the WebSocket API.
@@ -144,7 +134,9 @@ PROFILES: dict[str, AppConfig] = {
         profile="dev",
         network=NetworkConfig(max_azs=2, nat_gateways=1),
         msk=MskConfig(broker_instance_type="kafka.m7g.large", broker_count=2, ebs_volume_gb=20, log_retention_days=3),
-        topic=TopicConfig(partitions=3, replication_factor=2, retention_hours=24, min_insync_replicas=1),
+        # The embedded pipeline's topic and buffering: a laptop run rehearses what dev deploys.
+        topic=EMBEDDED.topic,
+        firehose=EMBEDDED.firehose,
         generator=GeneratorConfig(concurrent_viewers=100),
     ),
     # The plan's sizes: 3 AZs, 3 x kafka.m5.large, 100 GB each.

@@ -2,7 +2,7 @@
 
 The jars come from the repo's pom.xml (`mvn dependency:copy-dependencies`) into
 ACME_KAFKA_LIBS (default .cache/kafka/libs). The version is the Apache release on the
-same line as the MSK version in data_stack/config.py (AppConfig.local_kafka_release).
+same line as the MSK version in acme_telemetry/settings.py (EMBEDDED.local_kafka_release).
 
 One JVM runs broker and controller (combined mode) on 127.0.0.1 with a small heap.
 Its data stays in <state_dir>/kafka/ across runs, so a restart resumes from the committed
@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from acme_telemetry.errors import CliError
+from acme_telemetry.settings import EMBEDDED
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +71,7 @@ def pick_port(preferred: int | None, *, avoid: set[int] = frozenset(), tries: in
 
 
 def kafka_release() -> str:
-    from data_stack.config import load_profile
-
-    return load_profile("dev").local_kafka_release
+    return EMBEDDED.local_kafka_release
 
 
 def libs_dir() -> Path:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from acme_telemetry.cli_args import utc_time, whole_number
 from acme_telemetry.errors import CliError
+from acme_telemetry.settings import EMBEDDED
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_LAKE = ROOT / ".local" / "lake"
@@ -77,7 +78,7 @@ def register(sub) -> None:
     p.add_argument("--bootstrap-servers", metavar="HOST:PORT", help="use this Kafka instead of starting one")
     p.add_argument("--port", type=int, default=8000, help="dashboard port (default 8000, or the next free one)")
     p.add_argument("--kafka-port", type=int, default=9092, help="embedded broker port (default 9092, or the next free one)")
-    p.add_argument("--window", type=float, default=5.0, metavar="S", help="KPI window in seconds (default 5)")
+    p.add_argument("--window", type=float, default=float(EMBEDDED.kpi_window_s), metavar="S", help=f"KPI window in seconds (default {EMBEDDED.kpi_window_s})")
     p.add_argument("--buffer-interval", type=float, metavar="S", help="writer buffer interval (default: the CDK config's Firehose value)")
     p.add_argument("--buffer-size-mb", type=float, metavar="MB", help="writer buffer size (default: the CDK config's Firehose value)")
     p.add_argument("--no-dashboard", action="store_true", help="do not start the dashboard server and feed")

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from acme_telemetry.errors import CliError
+from acme_telemetry.settings import EMBEDDED
 from acme_telemetry.kafka import KafkaSettings, ProduceError, ensure_topic, make_producer
 from acme_telemetry.schema import TOPIC
 
@@ -81,10 +82,8 @@ def _setup_logging(log_dir: Path) -> Path:
 
 class Pipeline:
     def __init__(self, opts: RunOptions):
-        from data_stack.config import load_profile
-
         self.opts = opts
-        self.cfg = load_profile("dev")
+        self.cfg = EMBEDDED
         self.stop = threading.Event()
         self.producer_stats = ProducerStats()
         self.broker = None

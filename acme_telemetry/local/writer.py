@@ -32,6 +32,7 @@ from typing import Any, Callable
 from acme_telemetry import lake
 from acme_telemetry.kafka import KafkaSettings, make_consumer
 from acme_telemetry.schema import TOPIC
+from acme_telemetry.settings import EMBEDDED
 
 log = logging.getLogger(__name__)
 
@@ -328,9 +329,7 @@ class LakeWriter:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from data_stack.config import load_profile
-
-    cfg = load_profile("dev")
+    cfg = EMBEDDED
     p = argparse.ArgumentParser(prog="python -m acme_telemetry.local.writer", description="Run the lake writer alone.")
     p.add_argument("--bootstrap-servers", required=True, metavar="HOST:PORT")
     p.add_argument("--lake", type=Path, required=True)
