@@ -44,55 +44,20 @@ floats, and fits one 32 KB WebSocket frame even with all 51 state slices.
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
-from typing import Any, Iterable
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
 
 from acme_telemetry.schema import QUALITY_LABELS, QUALITY_OF_BITRATE
+from acme_telemetry.times import iso_z, ms_of_iso, to_ms
 
 SLICE_DIMENSIONS: tuple[str, ...] = ("device_type", "connection_type", "state")
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+# The KPI consumer in lambdas/ still reads this name; the parser itself is times.ms_of_iso.
+parse_ts_ms = ms_of_iso
 
 
-def _iso(t: datetime) -> str:
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=timezone.utc)
-    t = t.astimezone(timezone.utc)
-    return t.strftime("%Y-%m-%dT%H:%M:%S") + (".%03dZ" % (t.microsecond // 1000) if t.microsecond else "Z")
-
-
-def _ms(t: datetime) -> int:
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=timezone.utc)
-    d = t - _EPOCH
-    return (d.days * 86_400 + d.seconds) * 1000 + d.microseconds // 1000
-
-
-_SECOND_CACHE: dict[str, int] = {}
-
-
-def parse_ts_ms(value: Any) -> int | None:
-    """Epoch ms of 'YYYY-MM-DDTHH:MM:SS[.fff]Z', or None if it is not one."""
-    if not isinstance(value, str) or len(value) < 20 or value[-1] != "Z" or value[10] != "T":
-        return None
-    head = value[:19]
-    sec = _SECOND_CACHE.get(head)
-    if sec is None:
-        try:
-            dt = datetime.strptime(head, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
-        except ValueError:
-            return None
-        if len(_SECOND_CACHE) > 100_000:
-            _SECOND_CACHE.clear()
-        sec = _SECOND_CACHE[head] = (dt - _EPOCH).days * 86_400 + (dt - _EPOCH).seconds
-    frac = value[19:-1]
-    if not frac:
-        return sec * 1000
-    if frac[0] != "." or not frac[1:].isdigit() or len(frac) > 10:
-        return None
-    return sec * 1000 + int((frac[1:] + "00")[:3])
-
-
-def percentile(values: list[float], q: float) -> float | None:
+def percentile(values: Sequence[float], q: float) -> float | None:
     """Nearest-rank percentile: the smallest value with at least q% of values at or below it."""
     if not values:
         return None
@@ -154,7 +119,7 @@ class KpiWindow:
     def __init__(self, window_start: datetime, window_end: datetime):
         self.window_start = window_start
         self.window_end = window_end
-        self._ws, self._we = _ms(window_start), _ms(window_end)
+        self._ws, self._we = to_ms(window_start), to_ms(window_end)
         if self._we <= self._ws:
             raise ValueError(f"window_end {window_end} must be after window_start {window_start}")
         self._overall = _Acc()
@@ -165,7 +130,7 @@ class KpiWindow:
     def add(self, event: dict[str, Any]) -> bool:
         """Count one event; False if it was rejected or outside the window."""
         try:
-            ts = parse_ts_ms(event["event_timestamp"])
+            ts = ms_of_iso(event["event_timestamp"])
             sid = event["session_id"]
             etype = event["event_type"]
             started = event["video_started"]
@@ -195,7 +160,7 @@ class KpiWindow:
             self.outside += 1
             return False
         accs = [self._overall]
-        for dim, value in zip(SLICE_DIMENSIONS, slices):
+        for dim, value in zip(SLICE_DIMENSIONS, slices, strict=True):
             by = self._by[dim]
             acc = by.get(value)
             if acc is None:
@@ -234,8 +199,8 @@ class KpiWindow:
     def snapshot(self) -> dict[str, Any]:
         """The KPI dict of docs/contracts.md: window bounds, overall, and by slice."""
         return {
-            "window_start": _iso(self.window_start),
-            "window_end": _iso(self.window_end),
+            "window_start": iso_z(self.window_start),
+            "window_end": iso_z(self.window_end),
             "overall": self._overall.kpis(),
             "by": {dim: {v: acc.kpis() for v, acc in sorted(self._by[dim].items())} for dim in SLICE_DIMENSIONS},
         }

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from acme_telemetry import kpis, protocol
 from acme_telemetry.simulator import GroundTruth, SimConfig, iter_window
 from acme_telemetry.simulator.population import STATES
+from acme_telemetry.times import from_ms, iso_ms, parse_iso_ms, to_ms
 
-T0 = datetime(2026, 11, 26, 15, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 
 
 def _ev(sid, seq, ms, etype, player_state, **kw):
     base = {
         "session_id": sid, "seq": seq, "event_type": etype, "player_state": player_state,
-        "event_timestamp": "2026-11-26T15:%02d:%02d.%03dZ" % (ms // 60000, ms // 1000 % 60, ms % 1000),
+        "event_timestamp": iso_ms(to_ms(T0) + ms),
         "bitrate_kbps": 3000, "quality": "HD", "buffering_duration_seconds": 0.0, "video_started": True,
         "device_type": "tv", "connection_type": "fiber", "state": "CA", "customer_id": "c", "device_id": "d",
         "ip_address": "1.2.3.4", "fatal": False, "startup_time_ms": None,
@@ -135,7 +136,7 @@ def test_windowed_kpis_match_ground_truth():
 def test_snapshot_fits_one_frame_with_every_state_and_carries_no_pii(seeded_run):
     _, events, _ = seeded_run
     # make sure all 51 states appear (the seeded run may miss a few small ones)
-    extra = [_ev("s-%s" % s, 0, 1000 + i, "start", "starting", state=s, video_started=False) for i, (s, _, _) in enumerate(STATES)]
+    extra = [_ev(f"s-{s}", 0, 1000 + i, "start", "starting", state=s, video_started=False) for i, (s, _, _) in enumerate(STATES)]
     snap = kpis.compute(events + extra, T0, T0 + DAY)
     assert len(snap["by"]["state"]) == 51
     frame = protocol.encode(protocol.kpi_message(snap))  # refuses PII and frames over 32 KB
@@ -152,14 +153,14 @@ def test_five_second_windows_add_up_to_one_window_and_ground_truth(seeded_run):
     whole = kpis.KpiWindow(T0, T0 + DAY)
     for e in events:
         assert whole.add(e)
-    first = kpis.parse_ts_ms(events[0]["event_timestamp"])
+    first = parse_iso_ms(events[0]["event_timestamp"])
     t0 = first - first % 5000
     windows: dict[int, kpis.KpiWindow] = {}
     for e in events:
-        i = (kpis.parse_ts_ms(e["event_timestamp"]) - t0) // 5000
+        i = (parse_iso_ms(e["event_timestamp"]) - t0) // 5000
         w = windows.get(i)
         if w is None:
-            a = datetime.fromtimestamp((t0 + i * 5000) / 1000, timezone.utc)
+            a = from_ms(t0 + i * 5000)
             w = windows[i] = kpis.KpiWindow(a, a + timedelta(seconds=5))
         assert w.add(e)
     assert len(windows) > 100
