@@ -20,34 +20,25 @@ import logging
 import threading
 import time
 from collections import deque
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 import orjson
 
 from acme_telemetry import protocol
 from acme_telemetry.kafka import KafkaSettings, make_consumer
 from acme_telemetry.schema import TOPIC
+from acme_telemetry.times import EPOCH, parse_datetime
 
 log = logging.getLogger(__name__)
 
 GROUP_ID = "acme-dashboard"
 LONG_REBUFFER_MS = 2000
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 class Sink(Protocol):
     def publish_threadsafe(self, data: bytes, kind: str) -> None: ...
-
-
-def parse_ts(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
 
 
 def is_notable(event: dict[str, Any]) -> bool:
@@ -102,11 +93,11 @@ class KpiAggregator:
 
     def _window_start(self, t: datetime) -> datetime:
         w = self.window.total_seconds()
-        secs = (t - _EPOCH).total_seconds()
-        return _EPOCH + timedelta(seconds=(secs // w) * w)
+        secs = (t - EPOCH).total_seconds()
+        return EPOCH + timedelta(seconds=(secs // w) * w)
 
     def add(self, event: dict[str, Any], partition: Any = 0) -> None:
-        t = parse_ts(event.get("event_timestamp"))
+        t = parse_datetime(event.get("event_timestamp"))
         if t is None:
             self.bad += 1
             return
@@ -144,11 +135,10 @@ class KpiAggregator:
 
     def watermark(self) -> datetime | None:
         now = self.now()
-        active = [m for p, m in self.partition_max.items() if now - self.partition_seen[p] < self.partition_idle_s]
-        if None in active:
+        live = [m for p, m in self.partition_max.items() if now - self.partition_seen[p] < self.partition_idle_s]
+        if None in live:
             return None  # an assigned partition has not delivered yet
-        if not active:
-            active = [m for m in self.partition_max.values() if m is not None]
+        active = [m for m in (live or self.partition_max.values()) if m is not None]
         return (min(active) - self.lateness) if active else None
 
     def tick(self) -> int:

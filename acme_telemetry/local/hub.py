@@ -30,6 +30,7 @@ from typing import Any
 import orjson
 
 from acme_telemetry.protocol import encode, hello_message
+from acme_telemetry.times import parse_datetime
 
 log = logging.getLogger(__name__)
 
@@ -37,24 +38,15 @@ KIND_KPI = "kpi"
 KIND_FEED = "feed"
 
 
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
 @dataclass(eq=False)
 class Client:
     """One connected page: its socket, its bounded queue and what it lost."""
 
     ws: Any
-    queue: deque = field(default_factory=deque)
-    replay: list = field(default_factory=list)
+    queue: deque[bytes] = field(default_factory=deque)
+    replay: list[bytes] = field(default_factory=list)
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
-    task: asyncio.Task | None = None
+    task: asyncio.Task[None] | None = None
     dropped: int = 0
     sent: int = 0
     closed_reason: str | None = None
@@ -130,7 +122,7 @@ class Hub:
             elif kind == KIND_KPI:
                 end = None
                 try:
-                    end = _parse_time(orjson.loads(data).get("window_end"))
+                    end = parse_datetime(orjson.loads(data).get("window_end"))
                 except (orjson.JSONDecodeError, AttributeError):
                     log.warning("kpi message is not a JSON object; retained by count only")
                 self._kpis.append((end, data))
