@@ -1,9 +1,6 @@
-"""Errors the CLI turns into a one-line message and a non-zero exit, never a traceback."""
+"""Re-export of acme_telemetry.cli.errors.CliError for the modules that raise it outside
+the CLI package (acme_telemetry.local.*). New code imports it from acme_telemetry.cli.errors."""
 
+from acme_telemetry.cli.errors import CliError
 
-class CliError(Exception):
-    """Bad input or an unusable environment; the message is shown to the user as is."""
-
-    def __init__(self, message: str, exit_code: int = 2):
-        super().__init__(message)
-        self.exit_code = exit_code
+__all__ = ["CliError"]

@@ -1,0 +1,96 @@
+"""`local [--events N] [--rate R] [--seed S] [--lake DIR] [--bootstrap-servers H:P] [--port P] ...`:
+broker, producer, lake writer and dashboard on this machine (acme_telemetry.local.runner).
+With --events N it exits 0 once all N events are in the lake and the writer has flushed."""
+
+from __future__ import annotations
+
+import argparse
+
+from acme_telemetry.cli import flags
+from acme_telemetry.settings import EMBEDDED
+
+
+def run(args: argparse.Namespace) -> int:
+    from acme_telemetry.local import runner
+
+    opts = runner.RunOptions(
+        events=args.events,
+        rate=args.rate,
+        seed=args.seed,
+        start=args.start,
+        lake=args.lake,
+        state_dir=args.state_dir,
+        bootstrap_servers=args.bootstrap_servers,
+        port=args.port,
+        kafka_port=args.kafka_port,
+        window_s=args.window,
+        buffer_interval_s=args.buffer_interval,
+        buffer_size_mb=args.buffer_size_mb,
+        no_dashboard=args.no_dashboard,
+        concurrent_viewers=args.viewers,
+    )
+    code: int = runner.run(opts)
+    return code
+
+
+def register(sub: flags.Subparsers) -> None:
+    p = sub.add_parser("local", help="run broker, producer, lake writer and dashboard on this machine")
+    flags.add_events(p, minimum=1, help="produce N events, exit 0 once all are durable in the lake")
+    flags.add_number(
+        p,
+        "--rate",
+        metavar="R",
+        above=0,
+        unit="events/s",
+        help="events per second (default: as fast as possible with --events, else real time)",
+    )
+    flags.add_seed(p)
+    flags.add_start(p, help="simulated time of the first event, UTC (default: the simulator's)")
+    flags.add_viewers(p)
+    flags.add_lake(p)
+    p.add_argument(
+        "--state-dir",
+        type=flags.Folder("--state-dir"),
+        default=flags.DEFAULT_STATE,
+        metavar="DIR",
+        help="broker data and logs (default .local)",
+    )
+    p.add_argument(
+        "--bootstrap-servers",
+        type=flags.Bootstrap("--bootstrap-servers"),
+        metavar="HOST:PORT",
+        help="use this Kafka instead of starting one",
+    )
+    flags.add_port(p, default=8000, help="dashboard port (default 8000, or the next free one)")
+    flags.add_port(p, "--kafka-port", default=9092, help="embedded broker port (default 9092, or the next free one)")
+    flags.add_number(
+        p,
+        "--window",
+        metavar="S",
+        default=float(EMBEDDED.kpi_window_s),
+        above=0,
+        unit="seconds",
+        help=f"KPI window in seconds (default {EMBEDDED.kpi_window_s})",
+    )
+    flags.add_number(
+        p,
+        "--buffer-interval",
+        metavar="S",
+        minimum=0,
+        maximum=900,
+        unit="s",
+        why="Firehose's range",
+        help="writer buffer interval (default: the CDK config's Firehose value)",
+    )
+    flags.add_number(
+        p,
+        "--buffer-size-mb",
+        metavar="MB",
+        above=0,
+        maximum=128,
+        unit="MB",
+        why="Firehose's range",
+        help="writer buffer size (default: the CDK config's Firehose value)",
+    )
+    p.add_argument("--no-dashboard", action="store_true", help="do not start the dashboard server and feed")
+    p.set_defaults(func=run)
