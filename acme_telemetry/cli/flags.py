@@ -124,6 +124,8 @@ class UtcTime:
             return parse_utc(text, self.flag)
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
+        except OverflowError:  # a valid time whose UTC falls outside datetime's years 1..9999
+            raise argparse.ArgumentTypeError(f"{self.flag} must be a time within the years 1..9999 UTC, got {text!r}") from None
 
     def __repr__(self) -> str:
         return f"UtcTime({self.flag})"
