@@ -4,9 +4,13 @@
     npx cdk synth --all -c profile=dev      # or -c profile=prod
     npx cdk deploy --all -c profile=prod -c account=111122223333
 
-Optional context: account, region (override the profile's). Without an account the
-CLI's CDK_DEFAULT_ACCOUNT is used, and without credentials a placeholder, so synth
-works offline.
+Optional context: account, region (override the profile's).
+- account: `-c account=`, else the CLI's CDK_DEFAULT_ACCOUNT (set when it found
+  credentials), else a placeholder, so synth works offline without credentials.
+- region: `-c region=`, else the CLI's CDK_DEFAULT_REGION when the CLI knows the account
+  (it resolved both from the same credentials and profile), else the profile's region.
+  Without credentials the CLI still sets CDK_DEFAULT_REGION (to us-east-1 by default),
+  so it is not taken then.
 """
 
 from __future__ import annotations
@@ -23,9 +27,10 @@ from data_stack.stacks import build
 def main() -> None:
     app = cdk.App()
     profile = app.node.try_get_context("profile") or "dev"
+    cli_account = os.environ.get("CDK_DEFAULT_ACCOUNT")
     overrides = {
-        "account": app.node.try_get_context("account") or os.environ.get("CDK_DEFAULT_ACCOUNT"),
-        "region": app.node.try_get_context("region"),
+        "account": app.node.try_get_context("account") or cli_account,
+        "region": app.node.try_get_context("region") or (os.environ.get("CDK_DEFAULT_REGION") if cli_account else None),
     }
     try:
         config = load_profile(profile, overrides)

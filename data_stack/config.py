@@ -122,7 +122,7 @@ class AppConfig:
     def local_kafka_release(self) -> str:
         return LOCAL_KAFKA_RELEASE[self.msk.kafka_version]
 
-    def validate(self) -> "AppConfig":
+    def validate(self) -> AppConfig:
         _validate(self)
         return self
 

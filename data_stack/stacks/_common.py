@@ -23,13 +23,6 @@ def retention(days: int) -> logs.RetentionDays:
     return next((r for d, r in _RETENTION if d >= days), logs.RetentionDays.TEN_YEARS)
 
 
-def ack(scope: IConstruct, finding: str, reason: str) -> None:
-    """Acknowledge one specific cdk-nag finding on `scope`, with the reason."""
-    if not reason or len(reason) < 20:
-        raise ValueError(f"acknowledgement of {finding} needs a real reason")
-    cdk.Validations.of(scope).acknowledge(cdk.Acknowledgment(id=finding, reason=reason))
-
-
 def bucket_name(stack: cdk.Stack, base: str) -> str:
     """The plan's naming: <base>-<account>-<region>."""
     return f"{base}-{stack.account}-{stack.region}"

@@ -36,7 +36,8 @@ from constructs import Construct
 from data_stack.config import AppConfig
 from data_stack.constructs.dashboard_site import DashboardSite
 from data_stack.constructs.python_function import PythonFunction
-from data_stack.stacks._common import ack, log_group
+from data_stack.nag import acknowledge
+from data_stack.stacks._common import log_group
 from data_stack.stacks.msk import MskStack
 
 TOKEN_IDENTITY_SOURCE = "route.request.querystring.token"
@@ -78,7 +79,7 @@ class DashboardStack(cdk.Stack):
             description="Shared token the dashboard page passes as ?token= on the WebSocket $connect",
             generate_secret_string=secretsmanager.SecretStringGenerator(password_length=40, exclude_punctuation=True),
         )
-        ack(self.token_secret, "AwsSolutions-SMG4", "The token is handed to dashboard viewers in the page URL; rotating it is a deliberate manual step (README) so open dashboards are not cut off mid-session.")
+        acknowledge(self.token_secret, "AwsSolutions-SMG4", "The token is handed to dashboard viewers in the page URL; rotating it is a deliberate manual step (README) so open dashboards are not cut off mid-session.")
 
         def fn(cid: str, name: str, description: str, **props) -> PythonFunction:
             group = log_group(self, f"{cid}Logs", lam.log_retention_days, name=f"/aws/lambda/{prefix}-{name.replace('_', '-')}")
@@ -139,7 +140,7 @@ class DashboardStack(cdk.Stack):
             self, "ConsumerFailures", queue_name=f"{prefix}-consumer-failures",
             encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True, retention_period=cdk.Duration.days(14),
         )
-        ack(self.consumer_dlq, "AwsSolutions-SQS3", "This queue is itself the on-failure destination of the consumer's event source mapping.")
+        acknowledge(self.consumer_dlq, "AwsSolutions-SQS3", "This queue is itself the on-failure destination of the consumer's event source mapping.")
         self.consumer = fn(
             "ConsumerFunction", "consumer", "KPIs per batching window from the MSK topic, broadcast to WebSocket clients",
             memory_size=lam.consumer_memory_mb,
@@ -193,24 +194,28 @@ class DashboardStack(cdk.Stack):
 
     def _api_gateway_logging_role(self) -> None:
         """API Gateway needs an account-level CloudWatch role before a stage can log."""
+        self.api_gateway_logs_role_policy = iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AmazonAPIGatewayPushToCloudWatchLogs")
         self.api_gateway_logs_role = iam.Role(
             self, "ApiGatewayLogsRole",
             assumed_by=iam.ServicePrincipal("apigateway.amazonaws.com"),
-            managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AmazonAPIGatewayPushToCloudWatchLogs")],
+            managed_policies=[self.api_gateway_logs_role_policy],
         )
         self.api_gateway_account = apigw1.CfnAccount(self, "ApiGatewayAccount", cloud_watch_role_arn=self.api_gateway_logs_role.role_arn)
 
     def _acknowledge(self) -> None:
-        connections = "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:us-west-2:123456789012:<WebSocketApi34BCF99B>/prod/*/@connections/*]"
+        # The ARN Stage.grant_management_api_access grants (its own formatArn).
+        connections = self.format_arn(service="execute-api", resource=self.api.api_id,
+                                      resource_name=f"{self.stage.stage_name}/*/@connections/*")
         for fn in (self.default_fn, self.consumer):
-            ack(fn.role.node.find_child("DefaultPolicy"), connections,  # type: ignore[union-attr]
-                "Posting to clients needs @connections/<id> for connection ids known only at run time; scoped to this API and stage.")
+            acknowledge(fn.role.node.find_child("DefaultPolicy"), "AwsSolutions-IAM5",  # type: ignore[union-attr]
+                        "Posting to clients needs @connections/<id> for connection ids known only at run time; scoped to this API and stage.",
+                        resource=connections)
         for route in ("$disconnect-Route", "$default-Route"):
-            ack(self.api.node.find_child(route), "AwsSolutions-APIG4",
-                "API Gateway WebSocket authorizers run on $connect only; this route is reachable only over a connection the token authorizer admitted.")
-        ack(self.api_gateway_logs_role,
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
-            "The account-level role API Gateway uses to write stage access logs; this managed policy is the documented one for it.")
+            acknowledge(self.api.node.find_child(route), "AwsSolutions-APIG4",
+                        "API Gateway WebSocket authorizers run on $connect only; this route is reachable only over a connection the token authorizer admitted.")
+        acknowledge(self.api_gateway_logs_role, "AwsSolutions-IAM4",
+                    "The account-level role API Gateway uses to write stage access logs; this managed policy is the documented one for it.",
+                    policy=self.api_gateway_logs_role_policy)
 
 
 @jsii.implements(apigw.IAccessLogSettings)

@@ -30,7 +30,8 @@ from constructs import Construct
 from acme_telemetry import lake
 from data_stack.config import AppConfig
 from data_stack.constructs.python_function import PythonFunction
-from data_stack.stacks._common import ack, alarm_on_any, log_group
+from data_stack.nag import acknowledge
+from data_stack.stacks._common import alarm_on_any, log_group
 from data_stack.stacks.msk import MskStack
 
 
@@ -58,7 +59,7 @@ class DataGenStack(cdk.Stack):
             enforce_ssl=True,
             retention_period=cdk.Duration.days(14),
         )
-        ack(self.dlq, "AwsSolutions-SQS3", "This queue is itself the on-failure destination (DLQ) of the generator and producer; a DLQ of a DLQ adds nothing.")
+        acknowledge(self.dlq, "AwsSolutions-SQS3", "This queue is itself the on-failure destination (DLQ) of the generator and producer; a DLQ of a DLQ adds nothing.")
 
         def function_logs(name: str) -> logs.LogGroup:
             return log_group(self, f"{name}Logs", lam.log_retention_days, name=f"/aws/lambda/{prefix}-{name.lower()}")
@@ -130,7 +131,7 @@ class DataGenStack(cdk.Stack):
         )
 
         self._firehose(config, msk, data_bucket)
-        self._acknowledge()
+        self._acknowledge(msk, data_bucket)
 
         cdk.CfnOutput(self, "GeneratorFunctionArn", value=self.generator.function_arn)
         cdk.CfnOutput(self, "ProducerFunctionArn", value=self.producer.function_arn)
@@ -206,17 +207,16 @@ class DataGenStack(cdk.Stack):
         )
         self.delivery_stream.node.add_dependency(self.firehose_policy)
 
-    def _acknowledge(self) -> None:
-        ack(self.generator.role.node.find_child("DefaultPolicy"),  # type: ignore[union-attr]
-            "AwsSolutions-IAM5[Resource::<ProducerFunction96264A1C.Arn>:*]",
-            "grant_invoke on the producer: ':*' covers its versions and aliases only.")
-        ack(self.firehose_policy,
-            "AwsSolutions-IAM5[Resource::AcmeDataLakeStack:ExportsOutputFnGetAttDataBucketE3889A50Arn98F8399F/*]",
-            "Firehose writes new objects under time-based prefixes it chooses, so it needs objects in the data bucket (only that bucket).")
-        ack(self.firehose_policy,
-            'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kafka:us-west-2:123456789012:group/acme-msk-cluster/'
-            '{"Fn::Select":[2,{"Fn::Split":["/",{"Fn::ImportValue":"AcmeMskStack:ExportsOutputFnGetAttMskClusterArn01D62D09"}]}]}/*]',
-            "Firehose names its own consumer group; DescribeGroup is limited to groups of this one cluster.")
-        ack(self.delivery_stream, "AwsSolutions-KDF1",
+    def _acknowledge(self, msk: MskStack, data_bucket: s3.IBucket) -> None:
+        acknowledge(self.generator.role.node.find_child("DefaultPolicy"), "AwsSolutions-IAM5",  # type: ignore[union-attr]
+                    "grant_invoke on the producer: ':*' covers its versions and aliases only.",
+                    resource=f"{self.producer.function_arn}:*")
+        acknowledge(self.firehose_policy, "AwsSolutions-IAM5",
+                    "Firehose writes new objects under time-based prefixes it chooses, so it needs objects in the data bucket (only that bucket).",
+                    resource=data_bucket.arn_for_objects("*"))
+        acknowledge(self.firehose_policy, "AwsSolutions-IAM5",
+                    "Firehose names its own consumer group; DescribeGroup is limited to groups of this one cluster.",
+                    resource=msk.group_arn("*"))
+        acknowledge(self.delivery_stream, "AwsSolutions-KDF1",
             "Server-side encryption of a delivery stream applies to DirectPut only; with MSKAsSource the data is encrypted in transit (TLS), at rest in MSK, and in S3 (SSE-S3).")
 

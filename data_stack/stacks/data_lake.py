@@ -19,8 +19,9 @@ from constructs import Construct
 
 from acme_telemetry import lake, schema
 from data_stack.config import AppConfig
+from data_stack.nag import acknowledge
 from data_stack.queries import NAMED_QUERIES
-from data_stack.stacks._common import ack, bucket_name, private_bucket
+from data_stack.stacks._common import bucket_name, private_bucket
 
 # Partition projection ranges: zero-padded like Firehose's !{timestamp:MM} etc.
 PROJECTION_RANGES = {
@@ -53,7 +54,7 @@ class DataLakeStack(cdk.Stack):
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
             lifecycle_rules=[s3.LifecycleRule(id="ExpireAccessLogs", expiration=cdk.Duration.days(90))],
         )
-        ack(self.access_logs_bucket, "AwsSolutions-S1", "This is the server access log destination for the data and Athena results buckets; logging it into itself would loop.")
+        acknowledge(self.access_logs_bucket, "AwsSolutions-S1", "This is the server access log destination for the data and Athena results buckets; logging it into itself would loop.")
 
         self.data_bucket = private_bucket(
             self,

@@ -31,7 +31,10 @@ from constructs import Construct
 
 from data_stack.config import AppConfig
 from data_stack.constructs.python_function import PythonFunction
-from data_stack.stacks._common import ack, bucket_name, log_group, private_bucket
+from data_stack.nag import acknowledge
+from data_stack.stacks._common import bucket_name, log_group, private_bucket
+
+BASIC_EXECUTION_ROLE = "service-role/AWSLambdaBasicExecutionRole"
 
 FIREHOSE_PRINCIPAL = "firehose.amazonaws.com"
 # What Firehose needs on the cluster policy to read through a private (multi-VPC) connection.
@@ -76,7 +79,7 @@ class MskStack(cdk.Stack):
             name=bucket_name(self, config.logs_bucket_name),
             lifecycle_rules=[s3.LifecycleRule(id="ExpireBrokerLogs", expiration=cdk.Duration.days(max(m.log_retention_days, 1)))],
         )
-        ack(self.logs_bucket, "AwsSolutions-S1", "This bucket only receives MSK broker logs from the log delivery service; access-logging a log bucket would only log the logger.")
+        acknowledge(self.logs_bucket, "AwsSolutions-S1", "This bucket only receives MSK broker logs from the log delivery service; access-logging a log bucket would only log the logger.")
         # MSK delivers S3 broker logs through CloudWatch Logs vended delivery; declaring the
         # policy here keeps CloudFormation from overwriting the one MSK would add itself.
         delivery = iam.ServicePrincipal("delivery.logs.amazonaws.com")
@@ -293,25 +296,28 @@ class MskStack(cdk.Stack):
         policy = role.node.try_find_child("DefaultPolicy") if isinstance(role, iam.Role) else None
         if policy is None:
             raise TypeError("grant_consume needs a grantee whose principal is a CDK iam.Role (its DefaultPolicy gets the statements)")
-        ack(policy, "AwsSolutions-IAM5[Resource::*]",
+        acknowledge(policy, "AwsSolutions-IAM5",
             "Only ec2:DescribeVpcs/DescribeSecurityGroups/DescribeSubnets, which the MSK event source mapping needs "
-            "(AWSLambdaMSKExecutionRole) and which do not support resource-level permissions; every Kafka action is scoped.")
+            "(AWSLambdaMSKExecutionRole) and which do not support resource-level permissions; every Kafka action is scoped.",
+            resource="*")
 
     def _ack_provider(self, provider: cr.Provider, on_event: PythonFunction, is_complete: PythonFunction) -> None:
         """The Provider framework's own resources (CDK code, not ours to reshape)."""
-        ack(provider, "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
-            "The Provider framework's functions only write their own CloudWatch logs with this policy.")
-        for target in ("ConnectivityIsComplete1ED441BE", "ConnectivityOnEvent4E0EA2EE",
-                       "ConnectivityProviderframeworkisComplete52E427CB", "ConnectivityProviderframeworkonTimeoutFCAB9B8B"):
-            ack(provider, f"AwsSolutions-IAM5[Resource::<{target}.Arn>:*]",
-                "The framework invokes the handler functions by ARN; ':*' covers their versions and aliases, nothing else.")
-        ack(on_event.role.node.find_child("DefaultPolicy"), "AwsSolutions-IAM5[Resource::*]",  # type: ignore[union-attr]
-            "Only ec2:DescribeSubnets/DescribeRouteTables (limited to this region), which UpdateConnectivity checks with the "
-            "caller's permissions and which do not support resource-level permissions.")
-        ack(is_complete.role.node.find_child("DefaultPolicy"), "AwsSolutions-IAM5[Resource::*]",  # type: ignore[union-attr]
-            "Only kafka:DescribeClusterOperationV2, which has no resource types in the Service Authorization Reference "
-            "(the operation ARN is known only at run time); the cluster actions are scoped to the cluster ARN.")
-        ack(provider.node.find_child("waiter-state-machine").node.find_child("Role"), "AwsSolutions-IAM5[Resource::*]",
-            "CloudWatch Logs vended-delivery actions (logs:CreateLogDelivery, PutResourcePolicy, ...) do not support resource-level permissions.")
-        ack(provider, "AwsSolutions-SF2", "The waiter state machine only polls is_complete once a minute during a deploy; X-Ray traces would add cost and nothing to diagnose.")
-        ack(provider, "AwsSolutions-L1", "The Provider framework's Node.js functions use the runtime CDK pins for them; they are not our code.")
+        acknowledge(provider, "AwsSolutions-IAM4",
+                    "The Provider framework's functions only write their own CloudWatch logs with this policy.",
+                    policy=iam.ManagedPolicy.from_aws_managed_policy_name(BASIC_EXECUTION_ROLE))
+        invoked = [on_event, is_complete, *(provider.node.find_child(f"framework-{n}") for n in ("isComplete", "onTimeout"))]
+        acknowledge(provider, "AwsSolutions-IAM5",
+                    "The framework invokes the handler functions by ARN; ':*' covers their versions and aliases, nothing else.",
+                    resource=[f"{f.function_arn}:*" for f in invoked])  # type: ignore[attr-defined]
+        acknowledge(on_event.role.node.find_child("DefaultPolicy"), "AwsSolutions-IAM5",  # type: ignore[union-attr]
+                    "Only ec2:DescribeSubnets/DescribeRouteTables (limited to this region), which UpdateConnectivity checks with the "
+                    "caller's permissions and which do not support resource-level permissions.", resource="*")
+        acknowledge(is_complete.role.node.find_child("DefaultPolicy"), "AwsSolutions-IAM5",  # type: ignore[union-attr]
+                    "Only kafka:DescribeClusterOperationV2, which has no resource types in the Service Authorization Reference "
+                    "(the operation ARN is known only at run time); the cluster actions are scoped to the cluster ARN.", resource="*")
+        acknowledge(provider.node.find_child("waiter-state-machine").node.find_child("Role"), "AwsSolutions-IAM5",
+                    "CloudWatch Logs vended-delivery actions (logs:CreateLogDelivery, PutResourcePolicy, ...) do not support "
+                    "resource-level permissions.", resource="*")
+        acknowledge(provider, "AwsSolutions-SF2", "The waiter state machine only polls is_complete once a minute during a deploy; X-Ray traces would add cost and nothing to diagnose.")
+        acknowledge(provider, "AwsSolutions-L1", "The Provider framework's Node.js functions use the runtime CDK pins for them; they are not our code.")
