@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from acme_telemetry.simulator import SimConfig, iter_records
+from acme_telemetry.times import parse_iso_ms
 from acme_telemetry.validate import validate_events, validate_lines, validate_paths
 
 
@@ -186,6 +187,4 @@ def test_interval_fields_agree_with_the_counters_and_the_state_machine(good):
 
 
 def kpis_ms(ts: str) -> int:
-    from acme_telemetry.kpis import parse_ts_ms
-
-    return parse_ts_ms(ts)
+    return parse_iso_ms(ts)
