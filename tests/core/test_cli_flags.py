@@ -7,6 +7,7 @@ import argparse
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -237,3 +238,66 @@ def test_a_cli_error_from_a_command_is_one_line_with_its_exit_code(capsys, monke
     monkeypatch.setattr(validate, "run", fails)
     assert main(["validate", "x"]) == 1
     assert capsys.readouterr().err == "acme-telemetry validate: error: the pipeline stopped: broker gone\n"
+
+
+def test_local_hands_the_runner_typed_options(monkeypatch):
+    from acme_telemetry.local import runner
+
+    seen: list[runner.RunOptions] = []
+
+    def fake_run(opts: runner.RunOptions) -> int:
+        seen.append(opts)
+        return 0
+
+    monkeypatch.setattr(runner, "run", fake_run)
+    argv = [
+        "local",
+        "--events",
+        "500",
+        "--rate",
+        "250",
+        "--seed",
+        "9",
+        "--start",
+        "2026-12-01T08:00:00Z",
+        "--viewers",
+        "50",
+        "--lake",
+        "/tmp/l",
+        "--state-dir",
+        "/tmp/s",
+        "--bootstrap-servers",
+        "127.0.0.1:19092",
+        "--port",
+        "8123",
+        "--kafka-port",
+        "19093",
+        "--window",
+        "2.5",
+        "--buffer-interval",
+        "1",
+        "--buffer-size-mb",
+        "0.5",
+        "--no-dashboard",
+    ]
+    assert main(argv) == 0
+    (opts,) = seen
+    assert opts == runner.RunOptions(
+        events=500,
+        rate=250.0,
+        seed=9,
+        start=datetime(2026, 12, 1, 8, tzinfo=UTC),
+        lake=Path("/tmp/l"),
+        state_dir=Path("/tmp/s"),
+        bootstrap_servers="127.0.0.1:19092",
+        port=8123,
+        kafka_port=19093,
+        window_s=2.5,
+        buffer_interval_s=1.0,
+        buffer_size_mb=0.5,
+        no_dashboard=True,
+        concurrent_viewers=50,
+    )
+    assert main(["local"]) == 0
+    defaults = seen[-1]
+    assert (defaults.events, defaults.seed, defaults.port, defaults.kafka_port, defaults.lake) == (None, 42, 8000, 9092, flags.DEFAULT_LAKE)
