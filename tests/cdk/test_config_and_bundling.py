@@ -77,21 +77,23 @@ def test_asset_hash_follows_requirements_core_and_bundler(tmp_path, monkeypatch)
 
     fn = tmp_path / "lambdas" / "fn"
     fn.mkdir(parents=True)
-    (fn / "handler.py").write_text("def handler(e, c): return 1\n")
+    (fn / "handler.py").write_text("from acme_telemetry import kpis\n\ndef handler(e, c): return kpis.X\n")
     (fn / "requirements.txt").write_text("orjson==3.13.0\n")
     core = tmp_path / "acme_telemetry"
     core.mkdir()
     (core / "__init__.py").write_text("")
+    (core / "kpis.py").write_text("X = 1\n")
     monkeypatch.setattr(pf, "ROOT", tmp_path)
-    monkeypatch.setattr(pf, "CORE_DIR", core)
     h0 = pf.asset_hash(fn)
     assert pf.asset_hash(fn) == h0  # stable
     (fn / "requirements.txt").write_text("orjson==3.12.0\n")
     h1 = pf.asset_hash(fn)
     assert h1 != h0
-    (core / "kpis.py").write_text("X = 1\n")
+    (core / "kpis.py").write_text("X = 2\n")  # a core module the handler imports
     h2 = pf.asset_hash(fn)
     assert h2 != h1
+    (core / "web.py").write_text("PORT = 8000\n")  # one it does not
+    assert pf.asset_hash(fn) == h2
     bundler_copy = tmp_path / "python_function.py"
     bundler_copy.write_text(Path(pf.__file__).read_text() + "\n# changed bundler\n")
     monkeypatch.setattr(pf, "__file__", str(bundler_copy))
@@ -106,6 +108,9 @@ def test_pip_bundle_is_manylinux_and_runtime_sdk_free(tmp_path, monkeypatch):
     out.mkdir()
     pf.bundle(fn, out)
     assert (out / "handler.py").is_file() and (out / "acme_telemetry" / "kafka.py").is_file()
+    assert (out / "aws_lambda_powertools").is_dir() and (out / "kafka").is_dir()
+    # only what the handler imports: no simulator (and its kernel), no local pipeline
+    assert not (out / "acme_telemetry" / "simulator").exists() and not (out / "acme_telemetry" / "local").exists()
     orjson_so = list((out / "orjson").glob("*.so"))
     assert orjson_so and all("x86_64" in p.name and "cpython-312" in p.name for p in orjson_so)
     assert not (out / "boto3").exists() and not (out / "botocore").exists()

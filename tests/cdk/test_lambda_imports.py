@@ -1,14 +1,23 @@
 """Every module a Lambda handler can import is in its bundle (or in the Lambda runtime).
 
 The tests run on the developer's Python with every dependency installed, so a handler
-test cannot notice a package missing from the function's requirements.txt. This walks
-the imports of each handler and of the acme_telemetry modules it reaches (function-level
-imports too), and checks each third-party module against the real pip bundle.
+test cannot notice a package missing from the function's requirements.txt, nor a core
+module the per-function bundle left out. So:
+
+- this walks the imports of each handler and of the acme_telemetry modules it reaches
+  (function-level imports too), and checks each third-party module against the real pip
+  bundle;
+- each bundle's first-party part (handler, the core modules it was given, build output)
+  is imported in a fresh interpreter that cannot see the repository: a module the
+  bundler left out fails the import.
 """
 
 from __future__ import annotations
 
 import ast
+import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -48,7 +57,7 @@ def third_party_imports(handler: Path) -> set[str]:
         seen.add(path)
         for name in _imports(path):
             top = name.split(".")[0]
-            if top in ("acme_telemetry", "data_stack"):
+            if top in ("acme_telemetry", "data_stack", "lambdas"):
                 f = _module_file(name)
                 if f is not None:
                     todo.append(f)
@@ -68,7 +77,8 @@ def test_every_import_of_the_handler_is_bundled(name, tmp_path):
     out.mkdir()
     pf.bundle(fn, out)
     missing = sorted(
-        m for m in third_party_imports(fn / "handler.py") - RUNTIME_PROVIDED
+        m
+        for m in third_party_imports(fn / "handler.py") - RUNTIME_PROVIDED
         if not ((out / m).is_dir() or (out / f"{m}.py").is_file() or list(out.glob(f"{m}.*.so")))
     )
     assert not missing, f"lambdas/{name} imports {missing}, which its bundle lacks (add to requirements.txt)"
@@ -95,3 +105,41 @@ def test_generator_bundle_carries_a_kernel_the_lambda_runtime_can_load(tmp_path)
     symbols = subprocess.run([objdump, "-T", str(so)], capture_output=True, text=True, check=True).stdout
     versions = {tuple(int(x) for x in v.split(".")) for v in re.findall(r"GLIBC_([0-9.]+)", symbols)}
     assert versions and max(versions) <= (2, 34), sorted(versions)
+
+
+# Runs in the fresh interpreter (-I: no PYTHONPATH, no current directory on sys.path):
+# the bundle first, then only the standard library and site-packages for third-party code.
+_IMPORT_PROBE = r"""
+import importlib, json, sys
+bundle = sys.argv[1]
+sys.path.insert(0, bundle)
+handler = importlib.import_module("handler")
+ours = {n: getattr(m, "__file__", None) for n, m in list(sys.modules.items())
+        if n == "handler" or n.split(".")[0] in ("acme_telemetry", "lambdas", "data_stack")}
+kernel = sys.modules.get("acme_telemetry.simulator.kernel")
+print(json.dumps({"ours": ours, "entry": [e for e in ("handler", "on_event", "is_complete") if callable(getattr(handler, e, None))],
+                  "kernel": str(kernel.library_path()) if kernel else None}))
+"""
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_each_bundle_imports_its_handler_from_the_bundle_alone(name, tmp_path):
+    from data_stack.constructs import python_function as pf
+
+    out = tmp_path / "bundle"
+    out.mkdir()
+    pf.copy_first_party(ROOT / "lambdas" / name, out)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "AWS_", "POWERTOOLS_"))}
+    env.update(AWS_DEFAULT_REGION="us-west-2", AWS_REGION="us-west-2", ACME_KERNEL_DIR=str(tmp_path / "no-kernel-cache"))
+    r = subprocess.run(
+        [sys.executable, "-I", "-c", _IMPORT_PROBE, str(out)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert r.returncode == 0, f"lambdas/{name}: its bundle does not import:\n{r.stderr[-3000:]}"
+    probe = json.loads(r.stdout.strip().splitlines()[-1])
+    for module, path in probe["ours"].items():
+        assert module.split(".")[0] != "data_stack", f"lambdas/{name} imports {module}"
+        if path is not None:  # namespace packages (lambdas) have no file
+            assert Path(path).is_relative_to(out), f"lambdas/{name}: {module} came from {path}, not the bundle"
+    assert probe["entry"], f"lambdas/{name}/handler.py has no entry point"
+    if probe["kernel"] is not None:  # the generator: the kernel it loads is the bundled one
+        assert Path(probe["kernel"]).is_relative_to(out), probe["kernel"]
