@@ -21,8 +21,11 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Set
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
 
 from acme_telemetry.errors import CliError
 from acme_telemetry.settings import EMBEDDED
@@ -54,13 +57,13 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
-def pick_port(preferred: int | None, *, avoid: set[int] = frozenset(), tries: int = 50) -> int:
+def pick_port(preferred: int | None, *, avoid: Set[int] = frozenset(), tries: int = 50) -> int:
     """`preferred` if free, else the next free port above it (an OS-chosen one if None)."""
     if preferred is None:
         for _ in range(tries):
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
                 s.bind(("127.0.0.1", 0))
-                port = s.getsockname()[1]
+                port = int(s.getsockname()[1])
             if port not in avoid:
                 return port
         raise BrokerError("could not find a free port on 127.0.0.1")
@@ -154,8 +157,9 @@ class LocalBroker:
         self.release = release
         self.num_partitions = num_partitions
         self.ports: BrokerPorts | None = None
-        self.proc: subprocess.Popen | None = None
-        self._stdout = None
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._stdout: IO[bytes] | None = None
+        self._libs: Path = libs or DEFAULT_LIBS
 
     # --- addresses ----------------------------------------------------------------------
 
@@ -177,7 +181,7 @@ class LocalBroker:
         """Reuse the last run's ports when they are free (stable URLs), else pick new ones."""
         saved = self.data_dir / "ports.json"
         taken: set[int] = set()
-        last: dict = {}
+        last: dict[str, Any] = {}
         if self.ports is not None:  # a restart of this broker: keep its addresses for its clients
             last = dict(self.ports.__dict__)
         elif saved.exists():
@@ -303,7 +307,7 @@ class LocalBroker:
 
     # --- lifecycle ----------------------------------------------------------------------
 
-    def start(self, timeout: float = 90.0) -> "LocalBroker":
+    def start(self, timeout: float = 90.0) -> LocalBroker:
         if self.proc is not None:
             raise BrokerError("the broker is already started")
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -361,11 +365,13 @@ class LocalBroker:
         from kafka.admin import KafkaAdminClient
         from kafka.errors import KafkaError
 
+        proc, ports = self.proc, self.ports
+        assert proc is not None and ports is not None, "started"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise BrokerError(f"the Kafka broker exited with code {self.proc.returncode}: {self._log_tail()}")
-            if not port_free(self.ports.plaintext):
+            if proc.poll() is not None:
+                raise BrokerError(f"the Kafka broker exited with code {proc.returncode}: {self._log_tail()}")
+            if not port_free(ports.plaintext):
                 try:
                     admin = KafkaAdminClient(
                         bootstrap_servers=self.bootstrap, request_timeout_ms=5000, bootstrap_timeout_ms=5000,
@@ -413,8 +419,20 @@ class LocalBroker:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def __enter__(self) -> "LocalBroker":
+    # --- as a service of local.supervisor -------------------------------------------------
+
+    name = "Kafka broker"
+
+    def poll(self) -> str | None:
+        """None while the broker runs (or was stopped on purpose); else why it exited."""
+        proc = self.proc
+        if proc is None or proc.poll() is None:
+            return None
+        return f"it exited with code {proc.returncode}: {self._log_tail()}"
+
+    def __enter__(self) -> LocalBroker:
         return self.start()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        """Stop the JVM (also after a start that failed or was cut short)."""
         self.stop()

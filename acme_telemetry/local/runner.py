@@ -1,37 +1,44 @@
 """`python -m acme_telemetry local`: broker, producer, lake writer and dashboard on one machine.
 
-Threads: the producer (simulator -> Kafka), the lake writer (Kafka -> lake) and the
-dashboard feed (Kafka -> KPI windows -> hub) each run in one; the asyncio loop in the
-main thread serves the page and the WebSocket and prints the status line.
+`run(opts)` enters the services, in this order, into one Supervisor (local.supervisor):
 
-Stop (Ctrl-C, SIGTERM, or --events N reached): the producer stops and flushes, the writer
-writes and commits what it holds, the feed closes its windows, the server closes, and the
-embedded broker gets SIGTERM. Broker data stays in .local/kafka, so the next run resumes
-from the writer's committed offsets.
+    Kafka broker      local.broker.LocalBroker   (none with --bootstrap-servers)
+    dashboard server  services.ServerService     (the page and the WebSocket)
+    dashboard feed    services.FeedService       (positioned before anything is produced)
+    lake writer       services.WriterService
+    producer          services.ProducerService
+
+then runs one supervision loop: the status line, each service's health, and the end,
+which is the first of:
+- `--events N`: all N events are durable in the lake (exit 0);
+- a signal (SIGINT, SIGTERM, SIGHUP) or a closed stdout/stderr: one stop flag;
+- a failed service: the run fails with that service's error, one line (exit 1).
+
+Leaving the supervisor is the one stop path, in reverse order: the producer flushes and
+closes, the writer writes and commits what it holds, the feed closes its windows, the
+server lets the last frames out and closes, and the broker gets SIGTERM. Broker data stays
+in <state_dir>/kafka, so the next run resumes from the writer's committed offsets.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import signal
-import sys
-import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from acme_telemetry.errors import CliError
-from acme_telemetry.settings import EMBEDDED
-from acme_telemetry.kafka import KafkaSettings, ProduceError, ensure_topic, make_producer
+from acme_telemetry.kafka import KafkaConfigError, KafkaSettings, ensure_topic
+from acme_telemetry.local.supervisor import OUTPUT_CLOSED, Console, Outcome, ServiceFailed, Supervisor
 from acme_telemetry.schema import TOPIC
+from acme_telemetry.settings import EMBEDDED
 
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[2]
-PRODUCE_CHUNK = 2000
+EXIT_INTERRUPTED = 130  # --events N stopped before all N were in the lake (as Ctrl-C)
 
 
 @dataclass
@@ -55,17 +62,6 @@ class RunOptions:
     status_every_s: float = 1.0
 
 
-@dataclass
-class ProducerStats:
-    produced: int = 0
-    failed_chunks: int = 0
-    done: bool = False
-    error: str | None = None
-    # partition -> highest acknowledged offset + 1 (what the writer must commit to be done)
-    end_offsets: dict[int, int] = field(default_factory=dict)
-    started_at: float = field(default_factory=time.monotonic)
-
-
 def _setup_logging(log_dir: Path) -> Path:
     log_dir.mkdir(parents=True, exist_ok=True)
     path = log_dir / "local.log"
@@ -80,291 +76,160 @@ def _setup_logging(log_dir: Path) -> Path:
     return path
 
 
-class Pipeline:
-    def __init__(self, opts: RunOptions):
+def run(opts: RunOptions) -> int:
+    """Run the pipeline until --events N are durable, a stop request, or a failure."""
+    log_path = _setup_logging(opts.state_dir / "logs")
+    console = Console()
+    console.say(f"logs: {log_path}")
+    pipeline = LocalPipeline(opts, console)
+    try:
+        with Supervisor(console=console) as sup:
+            pipeline.start(sup)
+            outcome = sup.watch(
+                done=pipeline.all_durable, tick=pipeline.tick, status=pipeline.status, status_every_s=opts.status_every_s
+            )
+            if outcome.kind == "done" and pipeline.feed is not None:
+                pipeline.feed.catch_up_to(pipeline.produced_offsets())
+    except ServiceFailed as exc:  # a service could not start
+        raise CliError(f"{exc} (see {log_path})", exit_code=exc.exit_code) from None
+    if pipeline.producer is not None:
+        console.final(pipeline.status())
+    assert sup.outcome is not None
+    return pipeline.exit_code(sup.outcome, log_path)
+
+
+class LocalPipeline:
+    """The services of one `local` run, and what the supervision loop asks of them."""
+
+    def __init__(self, opts: RunOptions, console: Console) -> None:
+        from acme_telemetry.local.services import FeedService, ProducerService, ServerService, WriterService
+
         self.opts = opts
         self.cfg = EMBEDDED
-        self.stop = threading.Event()
-        self.producer_stats = ProducerStats()
-        self.broker = None
-        self.writer = None
-        self.feed = None
-        self.hub = None
-        self.url: str | None = None
-        self.threads: list[threading.Thread] = []
-        self.failure: BaseException | None = None
+        self.console = console
+        self.server: ServerService | None = None
+        self.feed: FeedService | None = None
+        self.writer: WriterService | None = None
+        self.producer: ProducerService | None = None
         self.cold_start_at = time.monotonic()
+        self._first_object_reported = False
+        self._last_status: tuple[float, int] | None = None
 
-    # --- producer -----------------------------------------------------------------------
+    # --- start-up, in order --------------------------------------------------------------
 
-    def _records(self):
-        from acme_telemetry.simulator import SimConfig, iter_records
+    def start(self, sup: Supervisor) -> None:
+        from acme_telemetry.local.feed import DashboardFeed
+        from acme_telemetry.local.hub import Hub
+        from acme_telemetry.local.producer import LocalProducer
+        from acme_telemetry.local.services import FeedService, ProducerService, ServerService, WriterService
+        from acme_telemetry.local.writer import LakeWriter
 
-        o = self.opts
-        kw: dict[str, Any] = {"seed": o.seed}
-        if o.start is not None:
-            kw["start"] = o.start
-        if o.concurrent_viewers:
-            kw["concurrent_viewers"] = o.concurrent_viewers
-        n = o.events if o.events is not None else 10**15
-        return iter_records(n, SimConfig(**kw))
+        o, cfg = self.opts, self.cfg
+        settings = self._kafka(sup)
+        if not o.no_dashboard:
+            from acme_telemetry.local.broker import pick_port
 
-    def _send_chunk(self, producer, chunk: list[tuple[bytes, bytes]]) -> None:
-        stats = self.producer_stats
-        while True:
-            futures = []
-            try:
-                for key, value in chunk:
-                    futures.append(producer.send(TOPIC, key=key, value=value))
-                producer.flush()
-                failed = [f for f in futures if not f.succeeded()]
-                if failed:
-                    raise ProduceError(f"{len(failed)} records failed: {failed[0].exception!r}", sent=len(futures) - len(failed), failed=len(failed))
-            except Exception as exc:  # noqa: BLE001 - resend the chunk: at-least-once
-                stats.failed_chunks += 1
-                log.warning("produce failed (%r); resending %d records", exc, len(chunk))
-                if self.stop.wait(1.0):
-                    raise
-                continue
-            for f in futures:
-                md = f.value
-                if md.offset + 1 > stats.end_offsets.get(md.partition, 0):
-                    stats.end_offsets[md.partition] = md.offset + 1
-            stats.produced += len(chunk)
-            return
+            hub = Hub(window_seconds=o.window_s)
+            self.server = sup.start(ServerService(
+                hub, host=o.host, port=pick_port(o.port), static_dir=o.static_dir,
+                page_config={"windowSeconds": o.window_s, "environment": "local"},
+            ))
+            self.console.say(f"dashboard: {self.server.url}", stdout=True)
+            self.feed = sup.start(FeedService(DashboardFeed(settings, hub, window_s=o.window_s)))
+        self.writer = sup.start(WriterService(LakeWriter(
+            settings, o.lake,
+            buffer_interval_s=o.buffer_interval_s if o.buffer_interval_s is not None else cfg.firehose.buffer_interval_s,
+            buffer_size_mb=o.buffer_size_mb if o.buffer_size_mb is not None else cfg.firehose.buffer_size_mb,
+        )))
+        self.producer = sup.start(ProducerService(LocalProducer(
+            settings, events=o.events, rate=o.rate, seed=o.seed, start=o.start, concurrent_viewers=o.concurrent_viewers,
+        )))
 
-    def run_producer(self) -> None:
-        o = self.opts
-        stats = self.producer_stats
-        producer = make_producer(self.settings.with_client_id("acme-local-producer"), linger_ms=20, batch_size=256 * 1024)
-        rate = o.rate
-        if rate is None and o.events is None:  # interactive run: real time, events stamped ~now
-            from acme_telemetry.simulator import expected_events_per_s, SimConfig
+    def _kafka(self, sup: Supervisor) -> KafkaSettings:
+        """The embedded broker (a service) or the given one; the topic exists afterwards."""
+        o, cfg = self.opts, self.cfg
+        if o.bootstrap_servers:
+            settings = KafkaSettings.local(o.bootstrap_servers)
+        else:
+            from acme_telemetry.local.broker import LocalBroker
 
-            rate = expected_events_per_s(SimConfig(seed=o.seed, concurrent_viewers=o.concurrent_viewers or 200))
+            self.console.say(f"starting Kafka {cfg.local_kafka_release} (KRaft) ...")
+            broker = sup.start(LocalBroker(
+                o.state_dir, port=o.kafka_port, release=cfg.local_kafka_release, num_partitions=cfg.topic.partitions,
+            ))
+            settings = KafkaSettings.local(broker.bootstrap)
         try:
-            stats.started_at = t0 = time.monotonic()
-            chunk: list[tuple[bytes, bytes]] = []
-            chunk_size = PRODUCE_CHUNK if not rate else max(1, min(PRODUCE_CHUNK, int(rate / 10)))
-            sent_or_queued = 0
-            for rec in self._records():
-                if self.stop.is_set():
-                    break
-                chunk.append(rec)
-                sent_or_queued += 1
-                if len(chunk) >= chunk_size:
-                    self._send_chunk(producer, chunk)
-                    chunk = []
-                    if rate:
-                        ahead = sent_or_queued / rate - (time.monotonic() - t0)
-                        if ahead > 0 and self.stop.wait(ahead):
-                            break
-            if chunk and not self.stop.is_set():
-                self._send_chunk(producer, chunk)
-            stats.done = o.events is not None and stats.produced >= o.events
-        except Exception as exc:  # noqa: BLE001
-            stats.error = repr(exc)
-            log.exception("the producer failed")
-            self.failure = exc
-            self.stop.set()
-        finally:
-            try:
-                producer.flush()
-                producer.close(timeout=10)
-            except Exception:  # noqa: BLE001
-                log.exception("closing the producer failed")
-            log.info("producer stopped: %d produced", stats.produced)
+            created = ensure_topic(settings, TOPIC, partitions=cfg.topic.partitions, retention_hours=cfg.topic.retention_hours)
+        except KafkaConfigError as exc:
+            raise CliError(str(exc)) from None
+        except Exception as exc:  # noqa: BLE001 - any client error here means Kafka is not usable
+            raise CliError(f"cannot reach Kafka at {settings.bootstrap_servers}: {exc!r}") from None
+        log.info("topic %s %s", TOPIC, "created" if created else "exists")
+        self.console.say(f"Kafka at {settings.bootstrap_servers}, topic {TOPIC} ({cfg.topic.partitions} partitions, "
+                         f"{cfg.topic.retention_hours} h retention)")
+        return settings
 
-    # --- writer and feed ----------------------------------------------------------------
+    # --- what the loop asks --------------------------------------------------------------
 
-    def run_writer(self) -> None:
-        try:
-            self.writer.run(self.writer_stop)
-        except Exception as exc:  # noqa: BLE001
-            log.exception("the lake writer failed")
-            self.failure = exc
-            self.stop.set()
+    def produced_offsets(self) -> dict[int, int]:
+        return dict(self.producer.stats.end_offsets) if self.producer is not None else {}
 
-    def run_feed(self) -> None:
-        try:
-            self.feed.run(self.feed_stop)
-        except Exception:  # noqa: BLE001 - the dashboard is not worth stopping the pipeline for
-            log.exception("the dashboard feed failed")
+    def all_produced(self) -> bool:
+        ps = self.producer.stats if self.producer is not None else None
+        return self.opts.events is not None and ps is not None and ps.done and ps.produced >= self.opts.events
 
     def all_durable(self) -> bool:
         """True once --events N were produced and the writer committed past all of them."""
-        ps = self.producer_stats
-        if self.opts.events is None or not ps.done or ps.produced < self.opts.events:
+        if not self.all_produced() or self.writer is None:
             return False
-        committed = self.writer.durable_offsets if self.writer else {}
-        return all(committed.get((TOPIC, p), 0) >= end for p, end in ps.end_offsets.items())
+        committed = self.writer.writer.durable_offsets
+        return all(committed.get((TOPIC, p), 0) >= end for p, end in self.produced_offsets().items())
 
-    # --- status -------------------------------------------------------------------------
+    def tick(self) -> None:
+        ws = self.writer.writer.stats if self.writer is not None else None
+        if ws is not None and not self._first_object_reported and ws.first_object_at is not None:
+            self._first_object_reported = True
+            log.info("cold start to first lake object: %.1f s", ws.first_object_at - self.cold_start_at)
+        if self.writer is not None and self.all_produced():
+            # All N are in Kafka: flush once they are read, as a shutdown would.
+            self.writer.writer.drain({(TOPIC, p): end for p, end in self.produced_offsets().items()})
 
     def status(self) -> str:
-        ps = self.producer_stats
-        ws = self.writer.stats if self.writer else None
+        if self.producer is None:
+            return "starting"
+        ps = self.producer.stats
         now = time.monotonic()
-        last_t, last_n = getattr(self, "_last_status", (ps.started_at, 0))
+        last_t, last_n = self._last_status or (ps.started_at, 0)
         rate = (ps.produced - last_n) / max(1e-6, now - last_t)
         self._last_status = (now, ps.produced)
         parts = [f"produced {ps.produced:,} ({rate:,.0f}/s)"]
-        if ws:
+        if self.writer is not None:
+            ws = self.writer.writer.stats
             parts += [
                 f"lag {ws.lag if ws.lag is not None else '?'}",
                 f"lake {ws.events_written:,} events in {ws.objects_written} objects",
                 f"errors {ws.errors_written}",
             ]
-        if self.url:
-            parts.append(self.url)
+        if self.server is not None and self.server.url:
+            parts.append(self.server.url)
         return " | ".join(parts)
 
-    async def _status_loop(self, done: asyncio.Event) -> None:
-        tty = sys.stderr.isatty()
-        last_plain = 0.0
-        while not done.is_set():
-            line = self.status()
-            if tty:
-                sys.stderr.write("\r\x1b[2K" + line)
-                sys.stderr.flush()
-            elif time.monotonic() - last_plain >= 10:
-                print(line, file=sys.stderr, flush=True)
-                last_plain = time.monotonic()
-            log.info("status: %s", line)
-            try:
-                await asyncio.wait_for(done.wait(), self.opts.status_every_s)
-            except asyncio.TimeoutError:
-                pass
-        if tty:
-            sys.stderr.write("\r\x1b[2K")
-        print(self.status(), file=sys.stderr, flush=True)
+    # --- the end -------------------------------------------------------------------------
 
-    # --- lifecycle ----------------------------------------------------------------------
-
-    def start_kafka(self) -> None:
-        o = self.opts
-        if o.bootstrap_servers:
-            self.settings = KafkaSettings.local(o.bootstrap_servers)
-        else:
-            from acme_telemetry.local.broker import LocalBroker
-
-            self.broker = LocalBroker(o.state_dir, port=o.kafka_port, release=self.cfg.local_kafka_release,
-                                      num_partitions=self.cfg.topic.partitions)
-            print(f"starting Kafka {self.cfg.local_kafka_release} (KRaft) ...", file=sys.stderr, flush=True)
-            self.broker.start()
-            self.settings = KafkaSettings.local(self.broker.bootstrap)
-        try:
-            created = ensure_topic(
-                self.settings, TOPIC, partitions=self.cfg.topic.partitions, retention_hours=self.cfg.topic.retention_hours
-            )
-        except Exception as exc:
-            from acme_telemetry.kafka import KafkaConfigError
-
-            if isinstance(exc, KafkaConfigError):
-                raise CliError(str(exc)) from None
-            raise CliError(f"cannot reach Kafka at {self.settings.bootstrap_servers}: {exc!r}") from None
-        log.info("topic %s %s", TOPIC, "created" if created else "exists")
-        print(f"Kafka at {self.settings.bootstrap_servers}, topic {TOPIC} ({self.cfg.topic.partitions} partitions, "
-              f"{self.cfg.topic.retention_hours} h retention)", file=sys.stderr, flush=True)
-
-    async def main(self) -> int:
-        from acme_telemetry.local.writer import LakeWriter
-
-        o = self.opts
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, self.stop.set)
-        await loop.run_in_executor(None, self.start_kafka)
-        self.writer_stop = threading.Event()
-        self.feed_stop = threading.Event()
-        self.writer = LakeWriter(
-            self.settings, o.lake,
-            buffer_interval_s=o.buffer_interval_s if o.buffer_interval_s is not None else self.cfg.firehose.buffer_interval_s,
-            buffer_size_mb=o.buffer_size_mb if o.buffer_size_mb is not None else self.cfg.firehose.buffer_size_mb,
-        )
-        server = None
-        if not o.no_dashboard:
-            from acme_telemetry.local import web
-            from acme_telemetry.local.broker import pick_port
-            from acme_telemetry.local.feed import DashboardFeed
-            from acme_telemetry.local.hub import Hub
-
-            self.hub = Hub(window_seconds=o.window_s)
-            port = pick_port(o.port)
-            server = await web.serve(
-                self.hub, host=o.host, port=port, static_dir=o.static_dir,
-                page_config={"windowSeconds": o.window_s, "environment": "local"},
-            )
-            self.url = f"http://{o.host}:{port}/"
-            print(f"dashboard: {self.url}", flush=True)
-            self.feed = DashboardFeed(self.settings, self.hub, window_s=o.window_s)
-            self.threads.append(threading.Thread(target=self.run_feed, name="feed", daemon=True))
-        self.threads.append(threading.Thread(target=self.run_writer, name="writer", daemon=True))
-        for t in self.threads:
-            t.start()
-        if self.feed is not None:  # the feed reads from 'latest': let it be positioned first
-            await loop.run_in_executor(None, self.feed.ready.wait, 15)
-        producer = threading.Thread(target=self.run_producer, name="producer", daemon=True)
-        producer.start()
-
-        done = asyncio.Event()
-        status = asyncio.create_task(self._status_loop(done))
-        first_object_reported = False
-        try:
-            while not self.stop.is_set():
-                await asyncio.sleep(0.2)
-                ws = self.writer.stats
-                if not first_object_reported and ws.first_object_at is not None:
-                    first_object_reported = True
-                    log.info("cold start to first lake object: %.1f s", ws.first_object_at - self.cold_start_at)
-                if self.all_durable():
-                    log.info("all %d events are durable in the lake", o.events)
-                    break
-                ps = self.producer_stats
-                if o.events is not None and ps.done and ps.produced >= o.events:
-                    # All N are in Kafka: flush once they are read, as a shutdown would.
-                    self.writer.drain({(TOPIC, p): end for p, end in ps.end_offsets.items()})
-                if not any(t.is_alive() for t in self.threads if t.name == "writer"):
-                    break
-        finally:
-            self.stop.set()
-            await loop.run_in_executor(None, producer.join, 60)
-            self.writer_stop.set()
-            if self.feed is not None and self.all_durable():
-                # Let the dashboard see every event before its last windows close.
-                deadline = time.monotonic() + 15
-                ends = self.producer_stats.end_offsets
-                while time.monotonic() < deadline and any(
-                    self.feed.positions.get(p, 0) < end for p, end in ends.items()
-                ):
-                    await asyncio.sleep(0.1)
-            self.feed_stop.set()
-            for t in self.threads:
-                await loop.run_in_executor(None, t.join, 60)
-            done.set()
-            await status
-            if server is not None:
-                await asyncio.sleep(0.5)  # let the last kpi/feed frames reach connected pages
-                server.close()
-                await server.wait_closed()
-            if self.broker is not None:
-                await loop.run_in_executor(None, self.broker.stop)
-            ws = self.writer.stats
-            log.info("writer: %s", ws.as_dict())
-            if self.feed is not None:
-                a = self.feed.aggregator
-                log.info("feed: %d events, %d kpi windows, %d late, %d unparseable", a.events, a.windows_emitted, a.late, a.bad)
-        if self.failure is not None:
-            raise CliError(f"the pipeline stopped: {self.failure!r} (see {o.state_dir / 'logs' / 'local.log'})", exit_code=1)
-        if o.events is not None and not self.all_durable():
-            print(f"interrupted: {self.writer.stats.events_written:,} of {o.events:,} events are in the lake "
-                  "(the rest stay in Kafka; the next run writes them)", file=sys.stderr)
-            return 130
-        return 0
-
-
-def run(opts: RunOptions) -> int:
-    log_path = _setup_logging(opts.state_dir / "logs")
-    print(f"logs: {log_path}", file=sys.stderr, flush=True)
-    pipeline = Pipeline(opts)
-    return asyncio.run(pipeline.main())
+    def exit_code(self, outcome: Outcome, log_path: Path) -> int:
+        """0 when the run did what was asked; CliError for a failure; else why it stopped."""
+        if outcome.kind == "failed":
+            raise CliError(f"the pipeline stopped: the {outcome.service} failed: {outcome.reason} (see {log_path})", exit_code=1)
+        if outcome.kind == "done":
+            return 0
+        interrupted = self.opts.events is not None and not self.all_durable()
+        if interrupted:
+            written = self.writer.writer.stats.events_written if self.writer is not None else 0
+            self.console.say(f"interrupted: {written:,} of {self.opts.events:,} events are in the lake "
+                             "(the rest stay in Kafka; the next run writes them)")
+        if outcome.reason == OUTPUT_CLOSED:
+            return 128 + signal.SIGPIPE  # as a shell reports a writer whose pipe closed
+        if outcome.signum == signal.SIGHUP:
+            return 128 + signal.SIGHUP  # the terminal went away: not the way a run is meant to end
+        # Ctrl-C or SIGTERM: the way an endless run ends; with --events N, before all N are in
+        return EXIT_INTERRUPTED if interrupted else 0

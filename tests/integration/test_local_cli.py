@@ -6,21 +6,22 @@ from __future__ import annotations
 
 import collections
 import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 from datetime import datetime
 from pathlib import Path
 
 import orjson
 import pytest
+from lake_read import lake_events
 from websockets.sync.client import connect
 
 from acme_telemetry import kpis
-from acme_telemetry.simulator import SimConfig, iter_records
-
 from acme_telemetry.local.broker import pick_port
-from lake_read import lake_events
+from acme_telemetry.simulator import SimConfig, iter_records
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,3 +96,63 @@ def test_local_events_n_flushes_once_all_are_read_instead_of_waiting_out_the_buf
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert len({e["event_id"] for e in lake_events(tmp_path / "lake")}) == n
+
+
+def _lake_ids(lake: Path) -> list[str]:
+    return [e["event_id"] for e in lake_events(lake)] if lake.exists() else []
+
+
+def _produced(log: Path) -> int:
+    """N from the producer's last log line, 'producer stopped: N produced'."""
+    lines = [ln for ln in log.read_text().splitlines() if "producer stopped: " in ln]
+    assert lines, "the producer never logged its stop"
+    return int(lines[-1].rsplit("producer stopped: ", 1)[1].split()[0])
+
+
+def _wait_for(cond, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
+        time.sleep(0.2)
+
+
+def _start_local(tmp_path: Path, *extra: str) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "acme_telemetry", "local", "--rate", "1000", "--seed", "4", "--buffer-interval", "1",
+         "--start", "2026-11-26T15:00:00Z", "--port", str(pick_port(None)),
+         "--lake", str(tmp_path / "lake"), "--state-dir", str(tmp_path / "state"), *extra],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith("dashboard: "):
+            break
+    _wait_for(lambda: len(_lake_ids(tmp_path / "lake")) > 0, 60, "the first lake object")
+    return proc
+
+
+def test_sighup_takes_the_orderly_stop_and_the_embedded_broker_dies_with_the_run(tmp_path):
+    """Closing the terminal: the writer flushes what it holds, and no broker is left behind."""
+    proc = _start_local(tmp_path, "--kafka-port", str(pick_port(None)))
+    pid = int((tmp_path / "state" / "kafka" / "broker.pid").read_text())
+    assert "kafka.Kafka" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    proc.send_signal(signal.SIGHUP)
+    _, err = proc.communicate(timeout=90)
+    assert proc.returncode == 128 + signal.SIGHUP, err[-2000:]
+    assert not Path(f"/proc/{pid}").exists(), "the broker outlived the run"
+    n = _produced(tmp_path / "state" / "logs" / "local.log")
+    ids = _lake_ids(tmp_path / "lake")
+    assert n > 0 and len(ids) == len(set(ids)) == n, "every acknowledged event is in the lake, once"
+
+
+def test_a_closed_output_takes_the_same_orderly_stop(broker, tmp_path):
+    """`local | tee` and tee goes away: the status write fails, and the run stops in order."""
+    proc = _start_local(tmp_path, "--bootstrap-servers", broker.bootstrap)
+    proc.stdout.close()
+    proc.stderr.close()  # the next status line (every 10 s when not a terminal) hits EPIPE
+    assert proc.wait(60) == 128 + signal.SIGPIPE
+    log = (tmp_path / "state" / "logs" / "local.log").read_text()
+    assert "is closed" in log and "stopped the lake writer" in log
+    n = _produced(tmp_path / "state" / "logs" / "local.log")
+    ids = _lake_ids(tmp_path / "lake")
+    assert n > 0 and len(ids) == len(set(ids)) == n, "every acknowledged event is in the lake, once"
