@@ -8,36 +8,52 @@ consecutive invocations cover consecutive windows and sessions stay coherent
 Producer payload (documented contract, see lambdas/producer/handler.py):
     {"window_start": ISO, "window_end": ISO, "chunk": i, "records": [[key, value], ...]}
 where key is the session_id and value one JSON event, both UTF-8 strings.
+
+Env (all required, set by the data-gen stack from data_stack.config): PRODUCER_FUNCTION_NAME,
+SCHEDULE_MINUTES, SEED, CONCURRENT_VIEWERS, HEARTBEAT_INTERVAL_S, MAX_ASYNC_PAYLOAD_BYTES.
+Metrics (EMF): EventsGenerated, ProducerInvocations.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import os
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import boto3
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from acme_telemetry import times
 from acme_telemetry.simulator import SimConfig, iter_window
+from lambdas._env import require
 
-log = logging.getLogger()
-log.setLevel(logging.INFO)
+logger = Logger()
+metrics = Metrics()
+lambda_client = boto3.client("lambda")  # module scope: reused across warm invocations
 
 _SEP = (",", ":")
 
 
 def window_for(event_time: str, minutes: int) -> tuple[datetime, datetime]:
     """[end - minutes, end) with end = the event time floored to the minute, UTC."""
-    end = datetime.fromisoformat(event_time.replace("Z", "+00:00")).astimezone(timezone.utc)
-    end = end.replace(second=0, microsecond=0)
+    end = times.parse_utc(event_time, "the EventBridge event's time").replace(second=0, microsecond=0)
     return end - timedelta(minutes=minutes), end
 
 
-def chunk_payloads(
-    records: Iterable[tuple[bytes, bytes]], max_bytes: int, header: dict[str, Any]
-) -> Iterator[bytes]:
+def sim_config() -> SimConfig:
+    """The simulator settings the stack passed in (data_stack.config's generator profile)."""
+    return SimConfig(
+        seed=require("SEED", int),
+        concurrent_viewers=require("CONCURRENT_VIEWERS", int),
+        heartbeat_interval_s=require("HEARTBEAT_INTERVAL_S", float),
+    )
+
+
+def chunk_payloads(records: Iterable[tuple[bytes, bytes]], max_bytes: int, header: dict[str, Any]) -> Iterator[bytes]:
     """JSON payloads {**header, "chunk": i, "records": [[k, v], ...]}, each <= max_bytes."""
     chunk_no = 0
 
@@ -66,30 +82,31 @@ def _join(envelope: bytes, parts: list[bytes]) -> bytes:
     return envelope[:-2] + b",".join(parts) + b"]}"
 
 
-def handler(event: dict[str, Any], context: Any = None, *, lambda_client: Any = None) -> dict[str, Any]:
-    minutes = int(os.environ.get("SCHEDULE_MINUTES", "5"))
-    event_time = event.get("time") or datetime.now(timezone.utc).isoformat()
-    start, end = window_for(event_time, minutes)
-    config = SimConfig(
-        seed=int(os.environ.get("SEED", "42")),
-        concurrent_viewers=int(os.environ.get("CONCURRENT_VIEWERS", "200")),
-        heartbeat_interval_s=float(os.environ.get("HEARTBEAT_INTERVAL_S", "10")),
-    )
-    max_bytes = int(os.environ.get("MAX_ASYNC_PAYLOAD_BYTES", "900000"))
-    function = os.environ["PRODUCER_FUNCTION_NAME"]
-    client = lambda_client or boto3.client("lambda")
+@metrics.log_metrics
+@logger.inject_lambda_context
+@event_source(data_class=EventBridgeEvent)
+def handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
+    function = require("PRODUCER_FUNCTION_NAME")
+    minutes = require("SCHEDULE_MINUTES", int)
+    max_bytes = require("MAX_ASYNC_PAYLOAD_BYTES", int)
+    config = sim_config()
+    # A scheduled event always has `time`; a hand-made test invoke may not.
+    start, end = window_for(event.get("time") or datetime.now(UTC).isoformat(), minutes)
 
-    header = {"window_start": start.isoformat().replace("+00:00", "Z"), "window_end": end.isoformat().replace("+00:00", "Z")}
-    invocations = records = 0
+    header = {"window_start": times.iso_z(start), "window_end": times.iso_z(end)}
+    invocations = 0
     counted = _Counter(iter_window(config, start, end))
-    for payload in chunk_payloads(counted, max_bytes, header):
-        resp = client.invoke(FunctionName=function, InvocationType="Event", Payload=payload)
-        if resp.get("StatusCode") != 202:
-            raise RuntimeError(f"async invoke of {function} returned {resp.get('StatusCode')}")
-        invocations += 1
-    records = counted.n
-    summary = {**header, "records": records, "invocations": invocations}
-    log.info(json.dumps(summary))
+    try:
+        for payload in chunk_payloads(counted, max_bytes, header):
+            resp = lambda_client.invoke(FunctionName=function, InvocationType="Event", Payload=payload)
+            if resp.get("StatusCode") != 202:
+                raise RuntimeError(f"async invoke of {function} returned {resp.get('StatusCode')}")
+            invocations += 1
+    finally:
+        metrics.add_metric(name="EventsGenerated", unit=MetricUnit.Count, value=counted.n)
+        metrics.add_metric(name="ProducerInvocations", unit=MetricUnit.Count, value=invocations)
+    summary = {**header, "records": counted.n, "invocations": invocations}
+    logger.info("window handed to the producer", extra=summary)
     return summary
 
 
@@ -98,7 +115,7 @@ class _Counter:
         self._it = iter(it)
         self.n = 0
 
-    def __iter__(self) -> "_Counter":
+    def __iter__(self) -> _Counter:
         return self
 
     def __next__(self) -> tuple[bytes, bytes]:

@@ -14,25 +14,27 @@ CloudFormation cannot turn multi-VPC connectivity on at cluster creation, and th
   cluster is ACTIVE with IAM VPC connectivity on, it reports GetBootstrapBrokers'
   BootstrapBrokerStringSaslIam and the cluster ARN.
 - Delete leaves the cluster alone (deleting the cluster removes the connectivity).
+
+The framework passes CloudFormation's custom resource request, read through Powertools'
+CloudFormationCustomResourceEvent. No environment variables; no metrics (it runs once
+per deploy, and CloudFormation reports its outcome).
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import boto3
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.data_classes import CloudFormationCustomResourceEvent, event_source
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
-log = logging.getLogger()
-log.setLevel(logging.INFO)
+logger = Logger()
+kafka = boto3.client("kafka")  # module scope: reused across the framework's polls
 
 CLUSTER_FAILURES = ("FAILED", "DELETING")
 CONNECTIVITY = {"VpcConnectivity": {"ClientAuthentication": {"Sasl": {"Iam": {"Enabled": True}}}}}
 OPERATION_DONE = "UPDATE_COMPLETE"
-
-
-def _kafka():
-    return boto3.client("kafka")
 
 
 def physical_id(arn: str) -> str:
@@ -44,24 +46,24 @@ def iam_vpc_connectivity_enabled(info: dict[str, Any]) -> bool:
     return bool(conn.get("VpcConnectivity", {}).get("ClientAuthentication", {}).get("Sasl", {}).get("Iam", {}).get("Enabled"))
 
 
-def on_event(event: dict[str, Any], context: Any = None, *, kafka: Any = None) -> dict[str, Any]:
-    if event["RequestType"] == "Delete":
-        return {"PhysicalResourceId": event["PhysicalResourceId"]}
-    arn = event["ResourceProperties"]["ClusterArn"]
-    kafka = kafka or _kafka()
+@logger.inject_lambda_context
+@event_source(data_class=CloudFormationCustomResourceEvent)
+def on_event(event: CloudFormationCustomResourceEvent, context: LambdaContext) -> dict[str, Any]:
+    if event.request_type == "Delete":
+        return {"PhysicalResourceId": event.physical_resource_id}
+    arn = event.resource_properties["ClusterArn"]
     info = kafka.describe_cluster_v2(ClusterArn=arn)["ClusterInfo"]
     if iam_vpc_connectivity_enabled(info):
-        log.info("IAM multi-VPC connectivity is already on for %s; nothing to update", arn)
+        logger.info("IAM multi-VPC connectivity is already on for %s; nothing to update", arn)
         return {"PhysicalResourceId": physical_id(arn)}
     state = info["State"]
     if state != "ACTIVE":
         raise RuntimeError(
-            f"cluster {arn} is {state}, not ACTIVE: MSK accepts UpdateConnectivity only on an ACTIVE "
-            "cluster; re-deploy once it is ACTIVE"
+            f"cluster {arn} is {state}, not ACTIVE: MSK accepts UpdateConnectivity only on an ACTIVE cluster; re-deploy once it is ACTIVE"
         )
     resp = kafka.update_connectivity(ClusterArn=arn, CurrentVersion=info["CurrentVersion"], ConnectivityInfo=CONNECTIVITY)
     op = resp["ClusterOperationArn"]
-    log.info("UpdateConnectivity started on %s: operation %s", arn, op)
+    logger.info("UpdateConnectivity started on %s: operation %s", arn, op)
     return {"PhysicalResourceId": physical_id(arn), "Data": {"ClusterOperationArn": op}}
 
 
@@ -75,25 +77,28 @@ def _raise_if_failed(op_arn: str, op: dict[str, Any]) -> None:
         )
 
 
-def is_complete(event: dict[str, Any], context: Any = None, *, kafka: Any = None) -> dict[str, Any]:
-    if event["RequestType"] == "Delete":
+@logger.inject_lambda_context
+@event_source(data_class=CloudFormationCustomResourceEvent)
+def is_complete(event: CloudFormationCustomResourceEvent, context: LambdaContext) -> dict[str, Any]:
+    """The Provider framework's poll: the CloudFormation request plus on_event's result
+    (its Data, which CloudFormationCustomResourceEvent does not model, is read as a key)."""
+    if event.request_type == "Delete":
         return {"IsComplete": True}
-    arn = event["ResourceProperties"]["ClusterArn"]
-    kafka = kafka or _kafka()
+    arn = event.resource_properties["ClusterArn"]
     op_arn = (event.get("Data") or {}).get("ClusterOperationArn")
     if op_arn:
         op = kafka.describe_cluster_operation_v2(ClusterOperationArn=op_arn)["ClusterOperationInfo"]
         _raise_if_failed(op_arn, op)
         # Done: the documented terminal state, or any state with an end time and no error.
         if op.get("OperationState") != OPERATION_DONE and not op.get("EndTime"):
-            log.info("operation %s is %s; waiting", op_arn, op.get("OperationState"))
+            logger.info("operation %s is %s; waiting", op_arn, op.get("OperationState"))
             return {"IsComplete": False}
     info = kafka.describe_cluster_v2(ClusterArn=arn)["ClusterInfo"]
     state = info["State"]
     if state in CLUSTER_FAILURES:
         raise RuntimeError(f"cluster {arn} is {state}")
     if state != "ACTIVE":
-        log.info("cluster is %s; waiting", state)
+        logger.info("cluster is %s; waiting", state)
         return {"IsComplete": False}
     if not iam_vpc_connectivity_enabled(info):
         what = f"operation {op_arn} finished" if op_arn else "connectivity was on when this deploy started"
