@@ -1,7 +1,7 @@
 """Simulator vs the plan's generator: events/s on one core, JSON-serialised, in the same run.
 
-The plan's generator is ../shared/baselines/seed_generator.py (beside the repo clone):
-generate_event() + json.dumps per event. Ours is the session-coherent simulator, timed
+The plan's generator is re-implemented in bench/plan_generator.py (the original plan's
+generator Lambda, draw for draw): generate_event() + json.dumps per event. Ours is the session-coherent simulator, timed
 two ways: iter_records (one (key, JSON value) tuple per event, what the producer sends)
 and iter_lines (JSON Lines blocks, what `generate` prints). Both sides are timed in CPU
 seconds of this process (time.process_time), alternating rounds, best round each, so a
@@ -15,28 +15,21 @@ difference shows memory follows the live sessions, not the number of events.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
+
+from bench import plan_generator
 
 REPO = Path(__file__).resolve().parents[1]
-BASELINE = REPO.parent / "shared" / "baselines" / "seed_generator.py"
+Row = dict[str, Any]
 
 
-def _load_baseline():
-    if not BASELINE.is_file():
-        raise FileNotFoundError(f"the plan's generator is missing: {BASELINE}")
-    spec = importlib.util.spec_from_file_location("seed_generator", BASELINE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _time_baseline(gen, n: int) -> float:
-    dumps, make = json.dumps, gen.generate_event
+def _time_baseline(n: int) -> float:
+    dumps, make = json.dumps, plan_generator.generate_event
     t = time.process_time()
     for _ in range(n):
         dumps(make())
@@ -103,21 +96,20 @@ def _peak_rss_mb(n: int, viewers: int) -> float:
     return int(out.stdout.strip()) / 1024.0  # ru_maxrss is in KiB on Linux
 
 
-def run(quick: bool = False) -> list[dict]:
+def run(quick: bool = False) -> list[Row]:
     from acme_telemetry.simulator.engine import session_stats
 
-    gen = _load_baseline()
     session_stats(10_000)  # one-time calibration, outside the timings
     n_base, n_sim, rounds = (20_000, 100_000, 1) if quick else (100_000, 1_000_000, 3)
     base, recs, lines, sims = [], [], [], []
     for i in range(rounds):
-        base.append(_time_baseline(gen, n_base))
+        base.append(_time_baseline(n_base))
         recs.append(_time_records(n_sim, seed=100 + i))
         lines.append(_time_lines(n_sim, seed=100 + i))
         sims.append(_time_simulation(n_sim, seed=100 + i))
     b, r, ln, sim = max(base), max(recs), max(lines), max(sims)
     us = 1e6
-    rows = [
+    rows: list[Row] = [
         {"benchmark": "generator", "metric": "plan generator (json.dumps)", "value": b, "unit": "events/s",
          "note": f"best of {rounds} x {n_base:,} events, CPU time"},
         {"benchmark": "generator", "metric": "simulator iter_records", "value": r, "unit": "events/s",
@@ -153,6 +145,6 @@ def run(quick: bool = False) -> list[dict]:
 
 
 if __name__ == "__main__":
-    from bench.run import _format
+    from bench.run import format_table
 
-    print(_format(run(quick="--quick" in sys.argv)))
+    print(format_table(run(quick="--quick" in sys.argv)))
