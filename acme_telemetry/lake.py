@@ -7,7 +7,7 @@ newline-delimited JSON. Records that cannot be parsed go under errors/ with the 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from acme_telemetry.schema import ERROR_PREFIX, LAKE_PREFIX
 
@@ -25,7 +25,7 @@ PROJECTION_LOCATION_SUFFIX = LAKE_PREFIX + "year=${year}/month=${month}/day=${da
 
 def partition_path(arrival: datetime) -> str:
     """'telemetry/year=YYYY/month=MM/day=DD/hour=HH/' for a UTC arrival time."""
-    t = arrival.astimezone(timezone.utc)
+    t = arrival.astimezone(UTC)
     return f"{LAKE_PREFIX}year={t:%Y}/month={t:%m}/day={t:%d}/hour={t:%H}/"
 
 
@@ -35,8 +35,9 @@ import base64  # noqa: E402
 import gzip  # noqa: E402
 import os  # noqa: E402
 import uuid  # noqa: E402
+from collections.abc import Iterable  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Any, Iterable  # noqa: E402
+from typing import Any  # noqa: E402
 
 import orjson  # noqa: E402
 
@@ -61,13 +62,13 @@ _TMP_SUFFIX = ".tmp"
 
 def error_partition_path(reason: str, arrival: datetime) -> str:
     """'errors/<reason>/year=YYYY/month=MM/day=DD/hour=HH/', as FIREHOSE_ERROR_PREFIX."""
-    t = arrival.astimezone(timezone.utc)
+    t = arrival.astimezone(UTC)
     return f"{ERROR_PREFIX}{reason}/year={t:%Y}/month={t:%m}/day={t:%d}/hour={t:%H}/"
 
 
 def object_name(arrival: datetime, stream: str = DELIVERY_STREAM_NAME, suffix: str | None = None) -> str:
     """'<stream>-1-YYYY-MM-DD-HH-MM-SS-<uuid>.gz', Firehose's object naming."""
-    t = arrival.astimezone(timezone.utc)
+    t = arrival.astimezone(UTC)
     return f"{stream}-{DELIVERY_STREAM_VERSION}-{t:%Y-%m-%d-%H-%M-%S}-{suffix or uuid.uuid4()}.gz"
 
 

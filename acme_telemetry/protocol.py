@@ -12,7 +12,8 @@ Types (v1):
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import orjson
 
@@ -60,7 +61,7 @@ def _find_pii(value: Any, path: str = "") -> str | None:
 def encode(message: dict[str, Any]) -> bytes:
     """Serialise one message, refusing PII and frames over the limit."""
     if not isinstance(message.get("type"), str) or message.get("v") != PROTOCOL_VERSION:
-        raise ProtocolError("a message needs a string 'type' and v=%d" % PROTOCOL_VERSION)
+        raise ProtocolError(f"a message needs a string 'type' and v={PROTOCOL_VERSION}")
     pii = _find_pii(message)
     if pii:
         raise ProtocolError(f"message {message['type']!r} carries PII field {pii}")

@@ -27,6 +27,10 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from websockets.asyncio.client import ClientConnection
 
 CLIENTS = 200
 TARGET_P99_MS = 100.0
@@ -41,10 +45,10 @@ def _rss_kb() -> int:
     return 0
 
 
-def _snapshot(i: int) -> dict:
+def _snapshot(i: int) -> dict[str, Any]:
     """A snapshot shaped like acme_telemetry.kpis output (4 devices, 6 connections, 50 states)."""
 
-    def kset(n: int) -> dict:
+    def kset(n: int) -> dict[str, Any]:
         return {
             "events": 900 + n, "concurrent_viewers": 200 + n, "play_attempts": 12, "video_start_failures": 1,
             "video_start_failure_pct": 8.333333333333334, "exits_before_video_start": 1,
@@ -55,7 +59,10 @@ def _snapshot(i: int) -> dict:
         }
 
     t0 = 1_795_000_000 + 5 * i
-    iso = lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))  # noqa: E731
+
+    def iso(t: int) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
     return {
         "window_start": iso(t0), "window_end": iso(t0 + 5), "overall": kset(i),
         "by": {
@@ -78,7 +85,7 @@ async def _clients_main(port: int, n: int, hostile: bool) -> None:
     done = asyncio.Event()
     marker = b'"published_ns":'
 
-    async def healthy(idx: int, ws) -> None:
+    async def healthy(idx: int, ws: ClientConnection) -> None:
         # Take the receipt time first and find the stamp without parsing the whole frame:
         # 200 full JSON parses in this one process would be the clients' cost, not the server's.
         while True:
@@ -94,7 +101,7 @@ async def _clients_main(port: int, n: int, hostile: bool) -> None:
                 return
 
     conns = []
-    for i in range(n):  # connect in sequence: a herd of 200 handshakes is not what we measure
+    for _ in range(n):  # connect in sequence: a herd of 200 handshakes is not what we measure
         conns.append(await connect(url, compression=None, max_size=2**20, open_timeout=30))
     tasks = [asyncio.create_task(healthy(i, ws)) for i, ws in enumerate(conns)]
 
@@ -145,7 +152,7 @@ def _pct(values: list[float], p: float) -> float:
     return s[k]
 
 
-async def _phase(count: int, rate: float, clients: int, hostile: bool) -> dict:
+async def _phase(count: int, rate: float, clients: int, hostile: bool) -> dict[str, Any]:
     from acme_telemetry.local.hub import Hub
     from acme_telemetry.local.web import serve
     from acme_telemetry.protocol import encode, kpi_message
@@ -159,6 +166,7 @@ async def _phase(count: int, rate: float, clients: int, hostile: bool) -> dict:
         cwd=str(ROOT), stdout=asyncio.subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")},
     )
+    assert proc.stdout is not None  # stdout=PIPE
     try:
         line = await asyncio.wait_for(proc.stdout.readline(), 60)
         if line.strip() != b"ready":
@@ -195,7 +203,7 @@ async def _phase(count: int, rate: float, clients: int, hostile: bool) -> dict:
         rss1 = _rss_kb()
         hub.publish(json.dumps({"type": "bench_end", "v": 1}).encode(), "bench_end")
         out = await asyncio.wait_for(proc.stdout.readline(), 30)
-        result = json.loads(out)
+        result: dict[str, Any] = json.loads(out)
         await asyncio.wait_for(proc.wait(), 30)
     finally:
         if proc.returncode is None:
@@ -207,7 +215,7 @@ async def _phase(count: int, rate: float, clients: int, hostile: bool) -> dict:
     return result
 
 
-def run(quick: bool = False) -> list[dict]:
+def run(quick: bool = False) -> list[dict[str, Any]]:
     count = 6 if quick else 15
     phases = {
         # 200 healthy clients, one snapshot per second
