@@ -19,13 +19,14 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 try:  # kafka-python 3.0.x
     from kafka.net.sasl.oauth import AbstractTokenProvider
 except ImportError:  # pragma: no cover - kafka-python 2.x layout
-    from kafka.sasl.oauth import AbstractTokenProvider  # type: ignore[no-redef]
+    from kafka.sasl.oauth import AbstractTokenProvider
 
 __all__ = [
     "AbstractTokenProvider",
@@ -63,7 +64,7 @@ class ProduceError(RuntimeError):
         self.cause = cause
 
 
-class MSKTokenProvider(AbstractTokenProvider):
+class MSKTokenProvider(AbstractTokenProvider):  # type: ignore[misc]  # kafka-python is untyped
     """OAUTHBEARER tokens for MSK IAM auth, signed with the runtime's AWS credentials.
 
     Tokens are reused until shortly before they expire, so the many connections a client
@@ -118,14 +119,14 @@ class KafkaSettings:
     # --- constructors -------------------------------------------------------------------
 
     @classmethod
-    def local(cls, bootstrap: str) -> "KafkaSettings":
+    def local(cls, bootstrap: str) -> KafkaSettings:
         """PLAINTEXT, for the embedded broker or any unsecured Kafka."""
         return cls(bootstrap_servers=bootstrap)
 
     @classmethod
     def oauthbearer(
         cls, bootstrap: str, token_provider: AbstractTokenProvider, *, security_protocol: str = "SASL_SSL", region: str | None = None
-    ) -> "KafkaSettings":
+    ) -> KafkaSettings:
         """SASL/OAUTHBEARER with any token provider (MSK IAM, or an unsecured JWS in tests)."""
         return cls(
             bootstrap_servers=bootstrap,
@@ -136,12 +137,12 @@ class KafkaSettings:
         )
 
     @classmethod
-    def msk_iam(cls, bootstrap: str, region: str) -> "KafkaSettings":
+    def msk_iam(cls, bootstrap: str, region: str) -> KafkaSettings:
         """Amazon MSK with IAM access control: SASL_SSL + OAUTHBEARER (port 9098)."""
         return cls.oauthbearer(bootstrap, MSKTokenProvider(region), security_protocol="SASL_SSL", region=region)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "KafkaSettings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> KafkaSettings:
         """From BOOTSTRAP_SERVERS and KAFKA_AUTH ('iam', the default, or 'plaintext').
 
         The region for IAM comes from AWS_REGION, which the Lambda runtime sets itself.
@@ -175,11 +176,11 @@ class KafkaSettings:
             cfg["sasl_oauth_token_provider"] = self.token_provider
         return cfg
 
-    def with_client_id(self, client_id: str) -> "KafkaSettings":
+    def with_client_id(self, client_id: str) -> KafkaSettings:
         return replace(self, client_id=client_id)
 
 
-def make_producer(settings: KafkaSettings, **overrides: Any):
+def make_producer(settings: KafkaSettings, **overrides: Any) -> Any:
     """A KafkaProducer: acks=all, idempotent (so retries cannot duplicate), bytes in and out.
 
     Any keyword overrides the defaults (e.g. linger_ms for throughput).
@@ -200,7 +201,7 @@ def make_producer(settings: KafkaSettings, **overrides: Any):
     return KafkaProducer(**config)
 
 
-def produce(producer, topic: str, records: Iterable[tuple[bytes, bytes]]) -> int:
+def produce(producer: Any, topic: str, records: Iterable[tuple[bytes, bytes]]) -> int:
     """Send (key, value) records, flush, and return the count acknowledged.
 
     Raises ProduceError if any record was not acknowledged. Sending stops at the first
@@ -231,7 +232,7 @@ def produce(producer, topic: str, records: Iterable[tuple[bytes, bytes]]) -> int
     return sent
 
 
-def make_consumer(settings: KafkaSettings, group_id: str, **overrides: Any):
+def make_consumer(settings: KafkaSettings, group_id: str, **overrides: Any) -> Any:
     """A KafkaConsumer in `group_id`: bytes in, manual commits, earliest offsets by default.
 
     Pass topics=[...] to subscribe at construction; otherwise call .subscribe()/.assign().
@@ -250,7 +251,7 @@ def make_consumer(settings: KafkaSettings, group_id: str, **overrides: Any):
     return KafkaConsumer(*topics, **config)
 
 
-def make_admin(settings: KafkaSettings, **overrides: Any):
+def make_admin(settings: KafkaSettings, **overrides: Any) -> Any:
     from kafka.admin import KafkaAdminClient
 
     return KafkaAdminClient(**{**settings.client_config(), **overrides})
@@ -284,7 +285,7 @@ def ensure_topic(settings: KafkaSettings, topic: str, *, partitions: int, retent
             if have < partitions:
                 raise KafkaConfigError(
                     f"topic {topic!r} exists with {have} partitions, fewer than topic.partitions={partitions}"
-                )
+                ) from None
             admin.wait_for_topics([topic])
             return False
     finally:

@@ -51,7 +51,7 @@ def view_sql(lake_dir: Path | str) -> str:
     )
 
 
-def connect(lake_dir: Path | str):
+def connect(lake_dir: Path | str) -> Any:
     """An in-memory DuckDB connection with the schema and the view; CliError if no lake."""
     import duckdb
 

@@ -12,6 +12,7 @@ import logging
 import mimetypes
 from http import HTTPStatus
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import orjson
@@ -111,7 +112,7 @@ async def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     static_dir: Path = Path("dashboard/dist"),
-    page_config: dict | None = None,
+    page_config: dict[str, Any] | None = None,
 ) -> Server:
     """Start the dashboard server; returns the running websockets Server (caller closes it).
 

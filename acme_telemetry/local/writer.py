@@ -24,10 +24,13 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+
+import orjson
 
 from acme_telemetry import lake
 from acme_telemetry.kafka import KafkaSettings, make_consumer
@@ -61,7 +64,7 @@ class WriterStats:
         return dict(self.__dict__)
 
 
-def _tp_key(tp) -> tuple[str, int]:
+def _tp_key(tp: Any) -> tuple[str, int]:
     return (tp.topic, tp.partition)
 
 
@@ -102,7 +105,7 @@ class LakeWriter:
         # Set by drain(): once everything below these offsets has been read, flush at once
         # instead of waiting out the buffer interval (as on shutdown).
         self._drain_to: dict[tuple[str, int], int] | None = None
-        self._consumer = None
+        self._consumer: Any = None
         self._lock = threading.Lock()
         self._reset_buffer()
 
@@ -120,12 +123,12 @@ class LakeWriter:
         self._started: float | None = None
         self.stats.buffered = 0
 
-    def _add(self, rec) -> None:
+    def _add(self, rec: Any) -> None:
         arrival_ms = rec.timestamp if rec.timestamp and rec.timestamp > 0 else int(time.time() * 1000)
         value = rec.value
         event, reason, detail = lake.check_record(value)
         if event is not None:
-            line = value if (b"\n" not in value and b"\r" not in value) else lake.orjson.dumps(event)
+            line = value if (b"\n" not in value and b"\r" not in value) else orjson.dumps(event)
             self._lines.append(line)
             self._size += len(line) + 1
             if self.event_ids is not None:
@@ -133,6 +136,8 @@ class LakeWriter:
             if self._oldest_ms is None or arrival_ms < self._oldest_ms:
                 self._oldest_ms = arrival_ms
         else:
+            reason = reason or "unknown"
+            detail = detail or ""
             err = lake.error_line(
                 value, reason, detail, arrival_ms, topic=rec.topic, partition=rec.partition, offset=rec.offset,
                 key=(rec.key or b"").decode("utf-8", "replace")[:200],
@@ -178,14 +183,14 @@ class LakeWriter:
             if not self._offsets:
                 return False
             written_objects = []
-            if self._lines:
-                arrival = datetime.fromtimestamp(self._oldest_ms / 1000, tz=timezone.utc)
+            if self._lines and self._oldest_ms is not None:
+                arrival = datetime.fromtimestamp(self._oldest_ms / 1000, tz=UTC)
                 key = lake.partition_path(arrival) + lake.object_name(arrival)
                 path = lake.write_object(self.lake_dir, key, self._lines)
                 written_objects.append(path)
                 self.stats.bytes_written += path.stat().st_size
             for reason, lines in self._errors.items():
-                arrival = datetime.fromtimestamp(self._errors_oldest_ms[reason] / 1000, tz=timezone.utc)
+                arrival = datetime.fromtimestamp(self._errors_oldest_ms[reason] / 1000, tz=UTC)
                 key = lake.error_partition_path(reason, arrival) + lake.object_name(arrival)
                 lake.write_object(self.lake_dir, key, lines)
             # Everything above is durable: the offsets may move past it now.
@@ -236,13 +241,13 @@ class LakeWriter:
 
     # --- consumer loop ------------------------------------------------------------------
 
-    def _make_consumer(self):
+    def _make_consumer(self) -> Any:
         from kafka import ConsumerRebalanceListener
 
         writer = self
 
-        class _Listener(ConsumerRebalanceListener):
-            def on_partitions_revoked(self, revoked):
+        class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python is untyped
+            def on_partitions_revoked(self, revoked: Any) -> None:
                 # Hand partitions over with nothing pending, so the next owner starts
                 # exactly where our durable objects end.
                 try:
@@ -250,7 +255,7 @@ class LakeWriter:
                 except Exception:  # noqa: BLE001
                     log.exception("flush on partition revocation failed; records will be re-delivered")
 
-            def on_partitions_assigned(self, assigned):
+            def on_partitions_assigned(self, assigned: Any) -> None:
                 log.info("assigned %s", sorted(_tp_key(tp) for tp in assigned))
 
         overrides = {
@@ -353,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
         group_id=args.group, instance_id=f"{args.group}-1",
     )
     stats = writer.run(stop)
-    print(lake.orjson.dumps(stats.as_dict()).decode(), file=sys.stderr)
+    print(orjson.dumps(stats.as_dict()).decode(), file=sys.stderr)
     return 0
 
 

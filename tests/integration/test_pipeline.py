@@ -14,13 +14,12 @@ from pathlib import Path
 
 import orjson
 import pytest
+from lake_read import error_records, lake_events
 
 from acme_telemetry import kafka as k
 from acme_telemetry.local.query import run_query
 from acme_telemetry.local.writer import LakeWriter
 from acme_telemetry.simulator import SimConfig, iter_records
-
-from lake_read import error_records, lake_events
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

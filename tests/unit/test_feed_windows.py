@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from acme_telemetry.local.feed import KpiAggregator
 
-T0 = datetime(2026, 11, 26, 15, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 26, 15, 0, 0, tzinfo=UTC)
 
 
 class Window:
