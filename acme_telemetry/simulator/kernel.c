@@ -1,18 +1,24 @@
 /* The simulator's hot loop: every live session's player state machine, one event at a
  * time, and the JSON rendering of those events, merged in (timestamp, session uid) order.
  *
- * engine.py owns everything else: arrivals, the population (customers, devices, titles),
- * each session's static JSON template (JSON-escaped there, split at its 23 per-event
- * slots) and its model inputs. This file is loaded with ctypes (no Python ABI), built by
- * acme_telemetry/simulator/kernel.py with the system C compiler; see engine.py for the
- * model's description and why it is deterministic and window-stable.
+ * Python owns everything else: arrivals (engine.py), the population (population.py),
+ * each session's static JSON template (template.py: derived from schema.FIELDS, JSON-escaped
+ * there, split at its N_SLOTS per-event slots) and its model inputs (model.py). This file
+ * is loaded with ctypes (no Python ABI; binding.py) and built by kernel.py with the pinned
+ * zig cc for any of its targets (x86_64/aarch64 Linux, x86_64/aarch64 macOS): plain C11,
+ * nothing GNU- or BSD-only. See engine.py for the model and why it is deterministic and
+ * window-stable.
  *
  * Determinism: every draw comes from a session's own splitmix64 streams, in event order;
  * no draw depends on where a chunk or a window cuts a session. Built without fast-math
  * and without FMA contraction, so the arithmetic is plain IEEE double.
+ *
+ * Layout checks: binding.py compares EVENT_DTYPE with k_event_field() (name, offset, size
+ * and kind of every event_t field) and the template's slots with k_slot_field() at load,
+ * so a field added on one side only fails loudly, naming the field.
  */
-#define _GNU_SOURCE /* qsort_r */
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,6 +102,30 @@ typedef struct {
     int32_t startup_out, rebuf_out, code, fatal, started, dur_s, startup, vsf;
 } event_t;
 
+/* event_t field by field, for the layout check (kind 'i' integer, 'f' floating point) */
+typedef struct {
+    const char *name;
+    int32_t offset, size, kind;
+} field_t;
+#define EV_FIELD(f)                                                                       \
+    {#f, (int32_t)offsetof(event_t, f), (int32_t)sizeof(((event_t *)0)->f),              \
+     _Generic(((event_t *)0)->f, double: 'f', float: 'f', default: 'i')}
+static const field_t EVENT_FIELDS[] = {
+    EV_FIELD(ts), EV_FIELD(uid), EV_FIELD(stall), EV_FIELD(played), EV_FIELD(pos_ms), EV_FIELD(played_d),
+    EV_FIELD(stall_d), EV_FIELD(bw), EV_FIELD(slot), EV_FIELD(etype), EV_FIELD(state), EV_FIELD(seq),
+    EV_FIELD(rung), EV_FIELD(prev_rung), EV_FIELD(buf_events), EV_FIELD(errors), EV_FIELD(startup_out),
+    EV_FIELD(rebuf_out), EV_FIELD(code), EV_FIELD(fatal), EV_FIELD(started), EV_FIELD(dur_s),
+    EV_FIELD(startup), EV_FIELD(vsf),
+};
+#undef EV_FIELD
+#define N_EVENT_FIELDS ((int)(sizeof EVENT_FIELDS / sizeof EVENT_FIELDS[0]))
+
+/* (ts, uid) sort keys of one event, order-preserving as unsigned, and its index */
+typedef struct {
+    uint64_t key[2]; /* [0] uid (less significant), [1] ts */
+    int64_t idx;
+} sort_item_t;
+
 typedef struct {
     sess_t *s;
     int32_t n, cap;
@@ -106,6 +136,8 @@ typedef struct {
     int64_t *order; /* sorted event indexes */
     int32_t *slots; /* session slot of each sorted event (what the records path needs) */
     int64_t cap_order, cap_slots, cap_offsets;
+    sort_item_t *sort_buf; /* 2 x n_ev items: the radix sort's two buffers */
+    int64_t cap_sort;
     char *out;
     int64_t out_len, out_cap;
     int64_t *offsets; /* line k is out[offsets[k]:offsets[k+1]], newline included */
@@ -302,6 +334,7 @@ API void k_free(sim_t *m) {
     if (!m) return;
     for (int i = 0; i < m->n; i++) free(m->s[i].tpl);
     free(m->s), free(m->free_slots), free(m->ev), free(m->order), free(m->slots), free(m->out), free(m->offsets);
+    free(m->sort_buf);
     free(m);
 }
 
@@ -378,13 +411,6 @@ API int32_t k_add(sim_t *m, const int64_t *ip, const double *dp, const char *tpl
     return slot;
 }
 
-static int cmp_event(const void *a, const void *b, void *ctx) {
-    const event_t *ev = ctx;
-    const event_t *x = &ev[*(const int64_t *)a], *y = &ev[*(const int64_t *)b];
-    if (x->ts != y->ts) return x->ts < y->ts ? -1 : 1;
-    return x->uid < y->uid ? -1 : x->uid > y->uid;
-}
-
 /* ---- rendering */
 /* Copies n bytes in 16-byte steps: may read up to 15 bytes past s and write up to 15
  * past p + n, which is why templates and strings carry PAD bytes and the output slack. */
@@ -448,6 +474,15 @@ static int grow(void **p, int64_t *cap, int64_t need, size_t item) {
     return 0;
 }
 
+/* The template's per-event slots, in the order render() fills them (one entry per SEG(i)
+ * below): the schema field each slot belongs to. template.py's slots must match. */
+static const char *const SLOT_FIELDS[N_SLOTS] = {
+    "event_id", "event_type", "event_timestamp", "event_timestamp", "quality", "bandwidth_mbps",
+    "buffering_events", "buffering_duration_seconds", "error_count", "watch_duration_seconds", "position_seconds",
+    "completion_percentage", "seq", "bitrate_kbps", "startup_time_ms", "rebuffer_duration_ms", "error_code",
+    "fatal", "video_started", "player_state", "played_ms", "stalled_ms", "played_bitrate_kbps",
+};
+
 static int render(sim_t *m) {
     static const char NUL[PAD] = "null", TRUE_[PAD] = "true", FALSE_[PAD] = "false";
     m->out_len = 0;
@@ -499,6 +534,47 @@ static int render(sim_t *m) {
     return 0;
 }
 
+/* ---- the merge order */
+#define RADIX_BITS 11
+#define RADIX (1 << RADIX_BITS)
+#define SIGN64 0x8000000000000000ULL
+/* m->order = the chunk's event indexes in (ts, uid) order: an LSD radix sort of the two
+ * 64-bit keys, RADIX_BITS a pass, uid's digits first, skipping the digits in which no key
+ * differs from the first (a chunk's ts span a few minutes and its live uids a few hours of
+ * buckets: typically 5 passes). A session's events have strictly increasing ts and uids
+ * are unique, so (ts, uid) never ties: this is the one order any correct sort gives (the
+ * qsort_r it replaces was GNU-only: BSD and macOS take its arguments in another order). */
+static int sort_events(sim_t *m) {
+    int64_t n = m->n_ev;
+    if (grow((void **)&m->order, &m->cap_order, n + 1, sizeof(int64_t))) return -1;
+    if (grow((void **)&m->sort_buf, &m->cap_sort, 2 * n + 2, sizeof(sort_item_t))) return -1;
+    sort_item_t *a = m->sort_buf, *b = m->sort_buf + n;
+    uint64_t diff[2] = {0, 0};
+    for (int64_t k = 0; k < n; k++) {
+        const event_t *e = &m->ev[k];
+        a[k].key[0] = (uint64_t)e->uid ^ SIGN64, a[k].key[1] = (uint64_t)e->ts ^ SIGN64, a[k].idx = k;
+        diff[0] |= a[k].key[0] ^ a[0].key[0], diff[1] |= a[k].key[1] ^ a[0].key[1];
+    }
+    int64_t count[RADIX];
+    for (int w = 0; w < 2; w++) {
+        for (int shift = 0; shift < 64; shift += RADIX_BITS) {
+            if (!((diff[w] >> shift) & (RADIX - 1))) continue; /* every key has the same digit */
+            memset(count, 0, sizeof count);
+            for (int64_t k = 0; k < n; k++) count[(a[k].key[w] >> shift) & (RADIX - 1)]++;
+            int64_t at = 0;
+            for (int d = 0; d < RADIX; d++) {
+                int64_t c = count[d];
+                count[d] = at, at += c;
+            }
+            for (int64_t k = 0; k < n; k++) b[count[(a[k].key[w] >> shift) & (RADIX - 1)]++] = a[k];
+            sort_item_t *t = a;
+            a = b, b = t;
+        }
+    }
+    for (int64_t k = 0; k < n; k++) m->order[k] = a[k].idx;
+    return 0;
+}
+
 /* Runs every live session up to `until` (exclusive). Events with emit_from <= ts < emit_to
  * are kept; then they are sorted by (ts, uid) and, if `render_json`, rendered as JSON Lines.
  * Sessions that end are freed (their slots are reused by later k_add calls). Returns the
@@ -528,9 +604,7 @@ API int64_t k_advance(sim_t *m, int64_t until, int64_t emit_from, int64_t emit_t
             decide(s);
         }
     }
-    if (grow((void **)&m->order, &m->cap_order, m->n_ev + 1, sizeof(int64_t))) return -1;
-    for (int64_t k = 0; k < m->n_ev; k++) m->order[k] = k;
-    qsort_r(m->order, (size_t)m->n_ev, sizeof(int64_t), cmp_event, m->ev);
+    if (sort_events(m)) return -1;
     if (grow((void **)&m->slots, &m->cap_slots, m->n_ev + 1, sizeof(int32_t))) return -1;
     for (int64_t k = 0; k < m->n_ev; k++) m->slots[k] = m->ev[m->order[k]].slot;
     if (render_json && render(m)) return -1;
@@ -550,4 +624,14 @@ API const int64_t *k_order(const sim_t *m) { return m->order; }
 API const int32_t *k_slots(const sim_t *m) { return m->slots; }
 API const event_t *k_events(const sim_t *m) { return m->ev; }
 API int k_event_size(void) { return (int)sizeof(event_t); }
+/* Field i of event_t (0 <= i < k_event_fields()): its name, offset, size and kind. */
+API int k_event_fields(void) { return N_EVENT_FIELDS; }
+API const char *k_event_field(int i, int32_t *offset, int32_t *size, int32_t *kind) {
+    if (i < 0 || i >= N_EVENT_FIELDS) return NULL;
+    *offset = EVENT_FIELDS[i].offset, *size = EVENT_FIELDS[i].size, *kind = EVENT_FIELDS[i].kind;
+    return EVENT_FIELDS[i].name;
+}
+/* The schema field of template slot i (0 <= i < k_n_slots()), or NULL. */
+API int k_n_slots(void) { return N_SLOTS; }
+API const char *k_slot_field(int i) { return i >= 0 && i < N_SLOTS ? SLOT_FIELDS[i] : NULL; }
 API void k_totals(const sim_t *m, int64_t *out) { out[0] = m->ended, out[1] = m->ended_life, out[2] = m->ended_events; }

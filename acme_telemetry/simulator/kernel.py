@@ -1,50 +1,91 @@
-"""Builds and loads kernel.c, the simulator's compiled hot loop, through ctypes.
+"""Builds kernel.c, the simulator's compiled hot loop, with one pinned C toolchain: zig cc.
 
-The shared library has no Python ABI (plain C called through ctypes), so one build
-serves any Python version. Its file name carries a hash of the source and the compiler
-flags, so a stale build is never loaded. Where it is looked for, in order:
+The toolchain is the PyPI package `ziglang` (TOOLCHAIN, pinned in requirements.txt): a
+clang that cross-compiles for every target from any host, so neither the local build nor
+the Lambda bundle needs a system C compiler, and a Mac or an arm64 laptop builds the
+same x86_64 (or arm64) Linux kernel as CI does.
 
-* beside this file (the repo checkout after `scripts/setup`, or a Lambda bundle, which
-  data_stack's bundler builds);
-* $ACME_KERNEL_DIR, else $XDG_CACHE_HOME/acme-telemetry, else ~/.cache/acme-telemetry.
+* `build(dest_dir, target)` compiles for one zig target, e.g. `TARGETS["arm64"]` for an
+  arm64 Lambda function, and returns the file. `library_name(target)` is its name: a hash
+  of the source, the flags, the target and the toolchain, so a stale or foreign build is
+  never picked up.
+* `host_target()` is the target of this machine (x86_64/aarch64 Linux or macOS).
+  `library_path()` finds or builds the kernel for it. Where it is looked for, in order:
+  beside this file (the checkout after `scripts/setup`, or a Lambda bundle, which the
+  bundler fills with `build(..., TARGETS[architecture])`); then $ACME_KERNEL_DIR, else
+  $XDG_CACHE_HOME/acme-telemetry, else ~/.cache/acme-telemetry. If it is in neither, it
+  is compiled into the first writable one.
 
-If it is in neither, it is compiled with $CC (default `cc`) into the first writable one.
+The shared library has no Python ABI (plain C called through ctypes, see binding.py), so
+one build serves any Python version. Linux builds link against glibc 2.28 (GLIBC_2.2.5
+symbols only), so they load on every Lambda runtime (Amazon Linux 2023 has glibc 2.34)
+and on any Linux from 2018 on.
 """
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
+import importlib.metadata
+import importlib.util
 import os
-import shutil
+import platform
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 SOURCE = Path(__file__).with_name("kernel.c")
-# Portable x86-64/arm64 baseline (no -march=native: the Lambda bundle is built here and
-# runs elsewhere); plain IEEE doubles (no fast-math, no FMA contraction) for determinism.
-CFLAGS = ("-O2", "-std=gnu11", "-fPIC", "-shared", "-fvisibility=hidden", "-fno-fast-math", "-ffp-contract=off")
+# The pinned toolchain (requirements.txt): part of the library name, so a new compiler
+# version builds a new kernel instead of reusing one it did not build.
+TOOLCHAIN = "ziglang==0.17.0"
+# Portable x86-64/arm64 baseline (no -march=native: a build may run on another machine);
+# plain IEEE doubles (no fast-math, no FMA contraction) for determinism; no debug info,
+# so the bytes do not depend on the checkout's path.
+CFLAGS = ("-O2", "-std=gnu11", "-fPIC", "-shared", "-fvisibility=hidden", "-fno-fast-math", "-ffp-contract=off", "-g0", "-Wall", "-Wextra")
 LDLIBS = ("-lm",)
+# zig cc only: the target CPU's baseline feature set (what the target triple promises).
+ZIG_FLAGS = ("-mcpu=baseline",)
+# Linux builds are linked against this glibc (zig ships a stub for each version).
+GLIBC = "2.28"
 
-# numpy view of kernel.c's event_t (checked against k_event_size at load)
-EVENT_DTYPE = np.dtype(
-    [(f, np.int64) for f in ("ts", "uid", "stall", "played", "pos_ms", "played_d", "stall_d")]
-    + [("bw", np.float64)]
-    + [(f, np.int32) for f in ("slot", "etype", "state", "seq", "rung", "prev_rung", "buf_events", "errors",
-                               "startup_out", "rebuf_out", "code", "fatal", "started", "dur_s", "startup", "vsf")]
-)
+# Lambda architecture (the CDK's Architecture names) -> zig target of its kernel.
+TARGETS: dict[str, str] = {
+    "x86_64": f"x86_64-linux-gnu.{GLIBC}",
+    "arm64": f"aarch64-linux-gnu.{GLIBC}",
+}
+# Every target kernel.c must build for, warning-free (tests/core/test_kernel_targets.py).
+PORTABLE_TARGETS: tuple[str, ...] = (TARGETS["x86_64"], TARGETS["arm64"], "aarch64-macos", "x86_64-macos")
+
+_MACHINES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
 
 
 class KernelBuildError(RuntimeError):
-    """The compiled kernel is missing and could not be built; the message says why."""
+    """The compiled kernel is missing and could not be built, or does not match; the message says why."""
 
 
-def library_name() -> str:
-    h = hashlib.sha256(SOURCE.read_bytes() + repr((CFLAGS, LDLIBS)).encode()).hexdigest()[:16]
-    return f"_kernel-{h}.so"
+def host_target() -> str:
+    """The zig target of this machine: what the local build compiles for."""
+    arch = _MACHINES.get(platform.machine().lower())
+    if arch is not None and sys.platform == "darwin":
+        return f"{arch}-macos"
+    if arch is not None and sys.platform.startswith("linux"):
+        libc, version = platform.libc_ver()
+        if libc != "glibc":
+            return f"{arch}-linux-musl"
+        if version and tuple(map(int, version.split("."))) < tuple(map(int, GLIBC.split("."))):
+            return f"{arch}-linux-gnu.{version}"  # an older glibc than the Lambda builds': link against it
+        return f"{arch}-linux-gnu.{GLIBC}"
+    raise KernelBuildError(
+        f"the simulator kernel has no build target for {sys.platform}/{platform.machine()} "
+        f"(it builds for x86_64 and aarch64 Linux and macOS: {', '.join(PORTABLE_TARGETS)})"
+    )
+
+
+def library_name(target: str | None = None) -> str:
+    """File name of the kernel built for `target` (default: this host's)."""
+    target = target or host_target()
+    key = SOURCE.read_bytes() + repr((CFLAGS, LDLIBS, ZIG_FLAGS, target, TOOLCHAIN)).encode()
+    return f"_kernel-{hashlib.sha256(key).hexdigest()[:16]}.so"
 
 
 def _cache_dir() -> Path:
@@ -54,31 +95,58 @@ def _cache_dir() -> Path:
     return Path(base) / "acme-telemetry"
 
 
-def build(dest_dir: Path) -> Path:
-    """Compiles kernel.c into dest_dir/library_name() (atomically) and returns the path."""
-    cc = os.environ.get("CC", "cc")
-    if not shutil.which(cc):
+def zig_command() -> list[str]:
+    """The command that runs the pinned zig (`python -m ziglang`); KernelBuildError if it is not installed."""
+    pin = TOOLCHAIN.split("==")[1]
+    if importlib.util.find_spec("ziglang") is None:
         raise KernelBuildError(
-            f"the simulator's compiled kernel ({library_name()}) is not built and the C compiler '{cc}' is not on "
-            "PATH: install gcc (Debian: apt-get install gcc) or set CC, then run scripts/setup")
+            f"the simulator kernel needs the C toolchain from PyPI's ziglang, which is not installed: "
+            f"run `pip install {TOOLCHAIN}` (or scripts/setup)"
+        )
+    installed = importlib.metadata.version("ziglang")
+    if installed != pin:
+        raise KernelBuildError(
+            f"the simulator kernel is built with {TOOLCHAIN}, but ziglang {installed} is installed: "
+            f"run `pip install {TOOLCHAIN}` (or scripts/setup)"
+        )
+    return [sys.executable, "-m", "ziglang"]
+
+
+def compile_command(output: Path, target: str) -> list[str]:
+    """The zig cc command line that builds kernel.c for `target` into `output`."""
+    return [*zig_command(), "cc", "-target", target, *ZIG_FLAGS, *CFLAGS, "-o", str(output), str(SOURCE), *LDLIBS]
+
+
+def compile_kernel(output: Path, target: str) -> str:
+    """Compiles kernel.c for `target` into `output`; returns the compiler's diagnostics
+    (empty when clean). KernelBuildError with the compiler's output if it fails."""
+    proc = subprocess.run(compile_command(output, target), capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise KernelBuildError(f"compiling {SOURCE.name} for {target} with zig cc failed:\n{proc.stderr.strip()[-2000:]}")
+    return proc.stderr
+
+
+def build(dest_dir: Path, target: str | None = None) -> Path:
+    """Compiles kernel.c for `target` (a zig target such as TARGETS["arm64"]; default this
+    host's) into dest_dir / library_name(target), atomically, and returns the path."""
+    target = target or host_target()
+    dest_dir = Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
-    target = dest_dir / library_name()
+    out = dest_dir / library_name(target)
     fd, tmp = tempfile.mkstemp(prefix=".kernel-", suffix=".so", dir=dest_dir)
     os.close(fd)
     try:
-        proc = subprocess.run([cc, *CFLAGS, "-o", tmp, str(SOURCE), *LDLIBS], capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise KernelBuildError(f"compiling {SOURCE.name} with {cc} failed:\n{proc.stderr.strip()[-2000:]}")
+        compile_kernel(Path(tmp), target)
         os.chmod(tmp, 0o755)
-        os.replace(tmp, target)
+        os.replace(tmp, out)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return target
+    return out
 
 
 def library_path() -> Path:
-    """The built kernel for this source, building it if needed."""
+    """The built kernel for this source and this host, building it if needed."""
     name = library_name()
     for d in (SOURCE.parent, _cache_dir()):
         if (d / name).is_file():
@@ -89,38 +157,6 @@ def library_path() -> Path:
                 return build(d)
             except PermissionError:
                 continue
-    raise KernelBuildError(f"no writable place to build the simulator kernel (tried {SOURCE.parent} and {_cache_dir()}); "
-                           "set ACME_KERNEL_DIR")
-
-
-_LIB: list = []
-
-
-def load() -> ctypes.CDLL:
-    """The kernel library, loaded once per process, its functions typed."""
-    if _LIB:
-        return _LIB[0]
-    lib = ctypes.CDLL(str(library_path()))
-    P, I64, I32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int32
-    sigs = {
-        "k_init": (ctypes.c_int, [P, ctypes.c_int, P, ctypes.c_int, ctypes.c_char_p, P, ctypes.c_int]),
-        "k_new": (P, []),
-        "k_free": (None, [P]),
-        "k_add": (I32, [P, P, P, ctypes.c_char_p, P]),
-        "k_advance": (I64, [P, I64, I64, I64, ctypes.c_int]),
-        "k_live": (I64, [P]),
-        "k_out": (P, [P]),
-        "k_offsets": (ctypes.POINTER(I64), [P]),
-        "k_order": (ctypes.POINTER(I64), [P]),
-        "k_slots": (ctypes.POINTER(I32), [P]),
-        "k_events": (P, [P]),
-        "k_event_size": (ctypes.c_int, []),
-        "k_totals": (None, [P, P]),
-    }
-    for name, (res, args) in sigs.items():
-        fn = getattr(lib, name)
-        fn.restype, fn.argtypes = res, args
-    if lib.k_event_size() != EVENT_DTYPE.itemsize:
-        raise KernelBuildError(f"kernel event size {lib.k_event_size()} != {EVENT_DTYPE.itemsize} (EVENT_DTYPE)")
-    _LIB.append(lib)
-    return lib
+    raise KernelBuildError(
+        f"no writable place to build the simulator kernel (tried {SOURCE.parent} and {_cache_dir()}); set ACME_KERNEL_DIR"
+    )
