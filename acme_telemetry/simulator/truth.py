@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from typing import Any, Protocol
 
 from acme_telemetry.schema import EVENT_TYPES, QUALITY_LABELS
 
@@ -23,6 +24,24 @@ _REBUF_START = EVENT_TYPES.index("rebuffer_start")
 _START = EVENT_TYPES.index("start")
 _FIRST_FRAME = EVENT_TYPES.index("first_frame")
 DIMENSIONS = ("device_type", "connection_type", "state")
+
+# One event's facts: (event type code, played ms, stalled ms, bitrate kbps of what was
+# played, its quality label, startup ms on first_frame else None, video start failure,
+# exit before video start, playback failure).
+Fact = tuple[int, int, int, int, bytes, int | None, bool, bool, bool]
+
+
+class SessionSlices(Protocol):
+    """What GroundTruth needs of a session: its uid and the dimensions it is sliced by."""
+
+    @property
+    def uid(self) -> int: ...
+    @property
+    def device_type(self) -> str: ...
+    @property
+    def connection_type(self) -> str: ...
+    @property
+    def state(self) -> str: ...
 
 
 class Tally:
@@ -43,7 +62,7 @@ class Tally:
         self.quality_ms: Counter[str] = Counter()
         self.playback_failures = 0
 
-    def add(self, uid: int, fact: tuple) -> None:
+    def add(self, uid: int, fact: Fact) -> None:
         etype, played, stalled, bitrate, quality, startup, vsf, ebvs, pbf = fact
         self.events += 1
         self.sessions.add(uid)
@@ -52,7 +71,7 @@ class Tally:
             self.play_attempts += 1
         elif etype == _REBUF_START:
             self.rebuffers += 1
-        elif etype == _FIRST_FRAME:
+        elif etype == _FIRST_FRAME and startup is not None:
             self.startup_ms.append(startup)
         self.video_start_failures += vsf
         self.exits_before_video_start += ebvs
@@ -63,7 +82,7 @@ class Tally:
         if played:
             self.quality_ms[quality.decode()] += played
 
-    def expected(self) -> dict:
+    def expected(self) -> dict[str, Any]:
         """The KPIs these facts imply, with the definitions of acme_telemetry.kpis."""
         watch = self.played_ms + self.stalled_ms
 
@@ -103,7 +122,7 @@ class GroundTruth:
         self.overall = Tally()
         self.by: dict[str, dict[str, Tally]] = {d: {} for d in DIMENSIONS}
 
-    def observe(self, session, ts: int, fact: tuple) -> None:
+    def observe(self, session: SessionSlices, ts: int, fact: Fact) -> None:
         uid = session.uid
         self.overall.add(uid, fact)
         for dim, value in (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
@@ -14,7 +14,7 @@ from acme_telemetry.schema import FIELD_NAMES, UHD_DEVICE_TYPES
 from acme_telemetry.simulator import SimConfig, SimConfigError, iter_records, iter_window
 from acme_telemetry.validate import validate_lines
 
-T0 = datetime(2026, 11, 26, 15, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
 TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\Z")
 
 
@@ -34,7 +34,7 @@ def test_records_are_time_ordered_keyed_by_session_and_carry_every_field(seeded_
     stamps = [e["event_timestamp"] for e in events]
     assert all(TS.match(s) for s in stamps)
     assert stamps == sorted(stamps)
-    for (key, value), e in zip(records, events):
+    for (key, value), e in zip(records, events, strict=True):
         assert key == e["session_id"].encode()
         assert not value.endswith(b"\n")
         assert list(e) == list(FIELD_NAMES)  # schema order, nothing missing or extra
