@@ -58,10 +58,12 @@ from typing import Any
 
 import aws_cdk as cdk
 import jsii
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from acme_telemetry.simulator import kernel
+from data_stack import nag
 
 ROOT = Path(__file__).resolve().parents[2]
 LAMBDAS_DIR = ROOT / "lambdas"
@@ -324,19 +326,21 @@ class PythonFunction(lambda_.Function):
         )
 
         # cdk-nag findings every function here shares, acknowledged once, with reasons.
-        def ack(finding: str, reason: str) -> None:
-            cdk.Validations.of(self).acknowledge(cdk.Acknowledgment(id=finding, reason=reason))
-
-        ack(
+        nag.acknowledge(
+            self,
             "AwsSolutions-L1",
             "Pinned to python3.12 (supported until 2028-10) so the runtime matches the wheels the local bundler fetches with pip --python-version 3.12.",
         )
-        ack(
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+        nag.acknowledge(
+            self,
+            "AwsSolutions-IAM4",
             "AWSLambdaBasicExecutionRole only allows writing this function's CloudWatch logs (CreateLogGroup/Stream, PutLogEvents).",
+            policy=iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AWSLambdaBasicExecutionRole"),
         )
         if props.get("vpc") is not None:
-            ack(
-                "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]",
+            nag.acknowledge(
+                self,
+                "AwsSolutions-IAM4",
                 "AWSLambdaVPCAccessExecutionRole holds the ENI actions Lambda needs to run in the VPC; EC2 does not scope them to resources.",
+                policy=iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AWSLambdaVPCAccessExecutionRole"),
             )
