@@ -85,11 +85,11 @@ def test_every_import_of_the_handler_is_bundled(name, tmp_path):
 
 
 def test_generator_bundle_carries_a_kernel_the_lambda_runtime_can_load(tmp_path):
-    """The simulator's compiled kernel is in the bundle under the name kernel.py looks
-    for, and needs no glibc newer than the python3.12 runtime's (Amazon Linux 2023: 2.34)."""
+    """The simulator's compiled kernel is in the bundle under the name kernel.py looks for
+    on the function's architecture, is built for that architecture, and needs no glibc
+    newer than the python3.12 runtime's (Amazon Linux 2023: 2.34)."""
     import re
     import shutil
-    import subprocess
 
     from acme_telemetry.simulator import kernel
     from data_stack.constructs import python_function as pf
@@ -97,11 +97,14 @@ def test_generator_bundle_carries_a_kernel_the_lambda_runtime_can_load(tmp_path)
     out = tmp_path / "out"
     out.mkdir()
     pf.bundle(ROOT / "lambdas" / "generator", out)
-    so = out / "acme_telemetry" / "simulator" / kernel.library_name()
+    assert pf.ARCHITECTURE.name == "x86_64"
+    so = out / "acme_telemetry" / "simulator" / kernel.library_name(kernel.TARGETS["x86_64"])
     assert so.is_file()
     assert sorted(p.name for p in (out / "acme_telemetry" / "simulator").glob("*.so")) == [so.name]
     objdump = shutil.which("objdump")
-    assert objdump, "binutils' objdump comes with gcc, which builds the kernel"
+    assert objdump, "the test reads the kernel's ELF header and symbol versions with binutils' objdump"
+    header = subprocess.run([objdump, "-f", str(so)], capture_output=True, text=True, check=True).stdout
+    assert "x86-64" in header, header
     symbols = subprocess.run([objdump, "-T", str(so)], capture_output=True, text=True, check=True).stdout
     versions = {tuple(int(x) for x in v.split(".")) for v in re.findall(r"GLIBC_([0-9.]+)", symbols)}
     assert versions and max(versions) <= (2, 34), sorted(versions)
@@ -117,8 +120,9 @@ handler = importlib.import_module("handler")
 ours = {n: getattr(m, "__file__", None) for n, m in list(sys.modules.items())
         if n == "handler" or n.split(".")[0] in ("acme_telemetry", "lambdas", "data_stack")}
 kernel = sys.modules.get("acme_telemetry.simulator.kernel")
+lambda_kernel = kernel and str(__import__("pathlib").Path(kernel.__file__).with_name(kernel.library_name(kernel.TARGETS["x86_64"])))
 print(json.dumps({"ours": ours, "entry": [e for e in ("handler", "on_event", "is_complete") if callable(getattr(handler, e, None))],
-                  "kernel": str(kernel.library_path()) if kernel else None}))
+                  "kernel": lambda_kernel, "loads": kernel and kernel.host_target() == kernel.TARGETS["x86_64"] and str(kernel.library_path())}))
 """
 
 
@@ -141,5 +145,7 @@ def test_each_bundle_imports_its_handler_from_the_bundle_alone(name, tmp_path):
         if path is not None:  # namespace packages (lambdas) have no file
             assert Path(path).is_relative_to(out), f"lambdas/{name}: {module} came from {path}, not the bundle"
     assert probe["entry"], f"lambdas/{name}/handler.py has no entry point"
-    if probe["kernel"] is not None:  # the generator: the kernel it loads is the bundled one
-        assert Path(probe["kernel"]).is_relative_to(out), probe["kernel"]
+    if probe["kernel"]:  # the generator: its bundle holds the x86_64 kernel beside kernel.py
+        assert Path(probe["kernel"]).is_relative_to(out) and Path(probe["kernel"]).is_file(), probe["kernel"]
+    if probe["loads"]:  # and on an x86_64 Linux host, that is the kernel it loads
+        assert Path(probe["loads"]) == Path(probe["kernel"]), probe
