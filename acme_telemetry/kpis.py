@@ -53,9 +53,6 @@ from acme_telemetry.times import iso_z, ms_of_iso, to_ms
 
 SLICE_DIMENSIONS: tuple[str, ...] = ("device_type", "connection_type", "state")
 
-# The KPI consumer in lambdas/ still reads this name; the parser itself is times.ms_of_iso.
-parse_ts_ms = ms_of_iso
-
 
 def percentile(values: Sequence[float], q: float) -> float | None:
     """Nearest-rank percentile: the smallest value with at least q% of values at or below it."""
