@@ -127,3 +127,11 @@ def test_authorizer_caches_the_secret(monkeypatch, context):
     assert auth.handler(ev, context)["policyDocument"]["Statement"][0]["Effect"] == "Allow"  # cached
     auth._cache["at"] -= auth.CACHE_SECONDS + 1
     assert auth.handler(ev, context)["policyDocument"]["Statement"][0]["Effect"] == "Deny"
+
+
+@mock_aws
+def test_authorizer_without_its_secret_setting_fails_naming_it(monkeypatch, context):
+    monkeypatch.delenv("TOKEN_SECRET_ARN", raising=False)
+    auth = load_handler("ws_authorizer")
+    with pytest.raises(RuntimeError, match="^environment variable TOKEN_SECRET_ARN is not set;"):
+        auth.handler({"methodArn": METHOD_ARN, "queryStringParameters": {"token": "t"}}, context)
