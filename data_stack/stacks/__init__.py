@@ -1,4 +1,9 @@
-"""The five stacks and how they are wired (used by app.py and by the tests)."""
+"""The five stacks and how they are wired (used by app.py and by the tests).
+
+`build()` is the one place that reads the whole AppConfig: it picks each stack's
+sections and values and passes them explicitly; stacks hand explicit props to the
+constructs, and the MskCluster construct (not its stack) goes to the stacks that need
+its grants."""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from data_stack.config import AppConfig
+from data_stack.queries import NAMED_QUERIES
 from data_stack.stacks.dashboard import DashboardStack
 from data_stack.stacks.data_gen import DataGenStack
 from data_stack.stacks.data_lake import DataLakeStack
@@ -60,19 +66,29 @@ def build(app: cdk.App, config: AppConfig, *, nag: bool = True, site_dir: Path |
     fill_placeholder_az_context(app, account, config)
 
     tags = {"project": "acme-telemetry", "profile": config.profile}
-    network = NetworkStack(app, "AcmeNetworkStack", config=config, env=env, tags=tags,
+    common = {"env": env, "tags": tags}
+    prefix, lambdas = config.prefix, config.lambdas
+    network = NetworkStack(app, "AcmeNetworkStack", prefix=prefix, network=config.network, **common,
                            description="ACME telemetry: VPC and security groups")
-    msk = MskStack(app, "AcmeMskStack", config=config, env=env, tags=tags, vpc=network.vpc,
-                   msk_security_group=network.msk_security_group,
+    msk = MskStack(app, "AcmeMskStack", msk=config.msk, topic=config.topic,
+                   logs_bucket_base_name=config.logs_bucket_name,
+                   handler_log_retention_days=lambdas.log_retention_days,
+                   vpc=network.vpc, msk_security_group=network.msk_security_group, **common,
                    description="ACME telemetry: MSK cluster, topic, Firehose access")
-    data_lake = DataLakeStack(app, "AcmeDataLakeStack", config=config, env=env, tags=tags,
+    data_lake = DataLakeStack(app, "AcmeDataLakeStack",
+                              data_bucket_base_name=config.data_bucket_name,
+                              results_bucket_base_name=config.athena_results_bucket_name,
+                              access_logs_bucket_base_name=config.access_logs_bucket_name,
+                              database_name=config.glue_database, table_name=config.glue_table,
+                              workgroup_name=config.athena_workgroup, named_queries=NAMED_QUERIES, **common,
                               description="ACME telemetry: S3 lake, Glue table, Athena")
-    data_gen = DataGenStack(app, "AcmeDataGenStack", config=config, env=env, tags=tags, vpc=network.vpc,
-                            producer_security_group=network.producer_security_group, msk=msk,
-                            data_bucket=data_lake.data_bucket,
+    data_gen = DataGenStack(app, "AcmeDataGenStack", prefix=prefix, lambdas=lambdas, generator=config.generator,
+                            firehose=config.firehose, cluster=msk.cluster, data_bucket=data_lake.data_bucket,
+                            vpc=network.vpc, producer_security_group=network.producer_security_group, **common,
                             description="ACME telemetry: generator, producer, Firehose to the lake")
-    dashboard = DashboardStack(app, "AcmeDashboardStack", config=config, env=env, tags=tags, vpc=network.vpc,
-                               consumer_security_group=network.consumer_security_group, msk=msk, site_dir=site_dir,
+    dashboard = DashboardStack(app, "AcmeDashboardStack", prefix=prefix, lambdas=lambdas, dashboard=config.dashboard,
+                               cluster=msk.cluster, vpc=network.vpc,
+                               consumer_security_group=network.consumer_security_group, site_dir=site_dir, **common,
                                description="ACME telemetry: WebSocket KPI feed and dashboard hosting")
     msk.add_stack_dependency(network)
     data_gen.add_stack_dependency(msk)

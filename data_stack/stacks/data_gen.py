@@ -10,17 +10,18 @@ Fixes against the plan:
 - Firehose: AppendDelimiterToRecord so Athena's JSON SerDe can split records; the
   prefix Glue's projection expects; created after the MSK cluster policy and the
   multi-VPC connectivity update, and after its role's policy.
-- IAM is scoped to the cluster, topic and bucket.
+- IAM is scoped to the cluster, topic and bucket: the producer and Firehose get their
+  access from the MskCluster construct's grants (grant_produce, grant_delivery_stream_read).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
-from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kinesisfirehose as firehose
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
@@ -28,11 +29,13 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from acme_telemetry import lake
-from data_stack.config import AppConfig
+from acme_telemetry.settings import FirehoseSettings
+from data_stack.config import GeneratorConfig, LambdaConfig
+from data_stack.constructs.common import alarm_on_any, log_group
+from data_stack.constructs.firehose_msk_to_s3 import FirehoseMskToS3
+from data_stack.constructs.msk_cluster import MskCluster
 from data_stack.constructs.python_function import PythonFunction
 from data_stack.nag import acknowledge
-from data_stack.stacks._common import alarm_on_any, log_group
-from data_stack.stacks.msk import MskStack
 
 
 class DataGenStack(cdk.Stack):
@@ -41,15 +44,18 @@ class DataGenStack(cdk.Stack):
         scope: Construct,
         id: str,
         *,
-        config: AppConfig,
+        prefix: str,
+        lambdas: LambdaConfig,
+        generator: GeneratorConfig,
+        firehose: FirehoseSettings,
+        cluster: MskCluster,
+        data_bucket: s3.IBucket,
         vpc: ec2.IVpc,
         producer_security_group: ec2.ISecurityGroup,
-        msk: MskStack,
-        data_bucket: s3.IBucket,
-        **kwargs,
+        **kwargs: Any,
     ) -> None:
         super().__init__(scope, id, **kwargs)
-        prefix, lam, gen = config.prefix, config.lambdas, config.generator
+        lam, gen = lambdas, generator
 
         self.dlq = sqs.Queue(
             self,
@@ -78,15 +84,15 @@ class DataGenStack(cdk.Stack):
             log_group=function_logs("Producer"),
             environment={
                 # Never AWS_REGION: it is reserved, and the runtime sets it.
-                "BOOTSTRAP_SERVERS": msk.bootstrap_brokers,
-                "KAFKA_TOPIC": config.topic.name,
+                "BOOTSTRAP_SERVERS": cluster.bootstrap_brokers,
+                "KAFKA_TOPIC": cluster.topic_name,
                 "KAFKA_AUTH": "iam",
             },
             retry_attempts=2,
             max_event_age=cdk.Duration.hours(1),
             on_failure=destinations.SqsDestination(self.dlq),
         )
-        msk.grant_produce(self.producer)
+        cluster.grant_produce(self.producer)
 
         self.generator = PythonFunction(
             self,
@@ -130,93 +136,30 @@ class DataGenStack(cdk.Stack):
             metric=self.producer.metric_errors(period=cdk.Duration.minutes(5)),
         )
 
-        self._firehose(config, msk, data_bucket)
-        self._acknowledge(msk, data_bucket)
+        # Id "Default": CDK leaves it out of logical ids, so the role, policy, log group
+        # and delivery stream keep the logical ids they had before the move into the construct.
+        self.firehose = FirehoseMskToS3(
+            self,
+            "Default",
+            delivery_stream_name=f"{prefix}-delivery-stream",
+            source_cluster_arn=cluster.firehose_ready_cluster_arn,
+            topic_name=cluster.topic_name,
+            bucket=data_bucket,
+            prefix=lake.FIREHOSE_PREFIX,
+            error_output_prefix=lake.FIREHOSE_ERROR_PREFIX,
+            buffer_interval_s=firehose.buffer_interval_s,
+            buffer_size_mb=firehose.buffer_size_mb,
+            log_group_name=f"/aws/firehose/{prefix}-delivery",
+            log_retention_days=lam.log_retention_days,
+        )
+        cluster.grant_delivery_stream_read(self.firehose.policy)
+        self.delivery_stream = self.firehose.delivery_stream
+
+        acknowledge(self.generator.role.node.find_child("DefaultPolicy"), "AwsSolutions-IAM5",  # type: ignore[union-attr]
+                    "grant_invoke on the producer: ':*' covers its versions and aliases only.",
+                    resource=f"{self.producer.function_arn}:*")
 
         cdk.CfnOutput(self, "GeneratorFunctionArn", value=self.generator.function_arn)
         cdk.CfnOutput(self, "ProducerFunctionArn", value=self.producer.function_arn)
         cdk.CfnOutput(self, "ProducerFailureQueueUrl", value=self.dlq.queue_url)
         cdk.CfnOutput(self, "DeliveryStreamName", value=self.delivery_stream.ref)
-
-    def _firehose(self, config: AppConfig, msk: MskStack, data_bucket: s3.IBucket) -> None:
-        prefix = config.prefix
-        self.firehose_role = iam.Role(
-            self, "FirehoseRole",
-            assumed_by=iam.ServicePrincipal("firehose.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": self.account}}),
-            description="Firehose: read the telemetry topic, write the lake",
-        )
-        self.firehose_log_group = log_group(self, "FirehoseLogGroup", config.lambdas.log_retention_days, name=f"/aws/firehose/{prefix}-delivery")
-        log_stream = logs.LogStream(self, "FirehoseLogStream", log_group=self.firehose_log_group, log_stream_name="delivery")
-
-        # One explicit policy, so the delivery stream can depend on it (the plan's stream
-        # could be created before its role's policy existed and fail to start).
-        self.firehose_policy = iam.Policy(self, "FirehosePolicy", roles=[self.firehose_role])
-        self.firehose_policy.add_statements(
-            iam.PolicyStatement(
-                actions=["s3:AbortMultipartUpload", "s3:GetBucketLocation", "s3:GetObject", "s3:ListBucket",
-                         "s3:ListBucketMultipartUploads", "s3:PutObject"],
-                resources=[data_bucket.bucket_arn, data_bucket.arn_for_objects("*")],
-            ),
-            iam.PolicyStatement(
-                actions=["logs:PutLogEvents"],
-                # The log stream's own ARN. (log_group_arn is a token ending in ':*', so
-                # string surgery on it does nothing: build the ARN from its parts.)
-                resources=[self.format_arn(
-                    service="logs", resource="log-group",
-                    resource_name=f"{self.firehose_log_group.log_group_name}:log-stream:{log_stream.log_stream_name}",
-                    arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
-                )],
-            ),
-        )
-        self.firehose_policy.add_statements(*msk.firehose_source_statements())
-
-        self.delivery_stream = firehose.CfnDeliveryStream(
-            self,
-            "DeliveryStream",
-            delivery_stream_name=f"{prefix}-delivery-stream",
-            delivery_stream_type="MSKAsSource",
-            msk_source_configuration=firehose.CfnDeliveryStream.MSKSourceConfigurationProperty(
-                # The ARN as returned by the connectivity custom resource: the stream is
-                # created only after multi-VPC IAM connectivity is ACTIVE and the cluster
-                # policy for firehose.amazonaws.com exists.
-                msk_cluster_arn=msk.firehose_ready_cluster_arn,
-                topic_name=config.topic.name,
-                authentication_configuration=firehose.CfnDeliveryStream.AuthenticationConfigurationProperty(
-                    connectivity="PRIVATE", role_arn=self.firehose_role.role_arn
-                ),
-            ),
-            extended_s3_destination_configuration=firehose.CfnDeliveryStream.ExtendedS3DestinationConfigurationProperty(
-                bucket_arn=data_bucket.bucket_arn,
-                role_arn=self.firehose_role.role_arn,
-                prefix=lake.FIREHOSE_PREFIX,
-                error_output_prefix=lake.FIREHOSE_ERROR_PREFIX,
-                buffering_hints=firehose.CfnDeliveryStream.BufferingHintsProperty(
-                    interval_in_seconds=config.firehose.buffer_interval_s, size_in_m_bs=config.firehose.buffer_size_mb
-                ),
-                compression_format="GZIP",
-                processing_configuration=firehose.CfnDeliveryStream.ProcessingConfigurationProperty(
-                    enabled=True,
-                    # Firehose API Processor: "You don't have to put a processor parameter
-                    # when you select AppendDelimiterToRecord" - it appends a newline.
-                    processors=[firehose.CfnDeliveryStream.ProcessorProperty(type="AppendDelimiterToRecord")],
-                ),
-                cloud_watch_logging_options=firehose.CfnDeliveryStream.CloudWatchLoggingOptionsProperty(
-                    enabled=True, log_group_name=self.firehose_log_group.log_group_name, log_stream_name=log_stream.log_stream_name
-                ),
-            ),
-        )
-        self.delivery_stream.node.add_dependency(self.firehose_policy)
-
-    def _acknowledge(self, msk: MskStack, data_bucket: s3.IBucket) -> None:
-        acknowledge(self.generator.role.node.find_child("DefaultPolicy"), "AwsSolutions-IAM5",  # type: ignore[union-attr]
-                    "grant_invoke on the producer: ':*' covers its versions and aliases only.",
-                    resource=f"{self.producer.function_arn}:*")
-        acknowledge(self.firehose_policy, "AwsSolutions-IAM5",
-                    "Firehose writes new objects under time-based prefixes it chooses, so it needs objects in the data bucket (only that bucket).",
-                    resource=data_bucket.arn_for_objects("*"))
-        acknowledge(self.firehose_policy, "AwsSolutions-IAM5",
-                    "Firehose names its own consumer group; DescribeGroup is limited to groups of this one cluster.",
-                    resource=msk.group_arn("*"))
-        acknowledge(self.delivery_stream, "AwsSolutions-KDF1",
-            "Server-side encryption of a delivery stream applies to DirectPut only; with MSKAsSource the data is encrypted in transit (TLS), at rest in MSK, and in S3 (SSE-S3).")
-

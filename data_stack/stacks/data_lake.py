@@ -1,165 +1,54 @@
-"""AcmeDataLakeStack: the telemetry bucket, the Glue table Athena reads, and Athena itself.
+"""AcmeDataLakeStack: the lake (data_stack.constructs.telemetry_lake.TelemetryLake) and its outputs.
 
-Fixes against the plan:
-- The Glue table has partition projection that matches the Firehose prefix exactly
-  (zero-padded year/month/day/hour and storage.location.template), so partitions are
-  visible to Athena without crawlers or MSCK REPAIR.
-- Columns come from acme_telemetry.schema, the one schema (no second copy here).
-- An Athena workgroup with an enforced, encrypted results location, and named queries
-  (the README's query among them). The plan promised Athena but created none.
+Bucket names follow the plan's scheme, <base>-<account>-<region>.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import aws_cdk as cdk
-from aws_cdk import aws_athena as athena
-from aws_cdk import aws_glue as glue
-from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from acme_telemetry import lake, schema
-from data_stack.config import AppConfig
-from data_stack.nag import acknowledge
-from data_stack.queries import NAMED_QUERIES
-from data_stack.stacks._common import bucket_name, private_bucket
-
-# Partition projection ranges: zero-padded like Firehose's !{timestamp:MM} etc.
-PROJECTION_RANGES = {
-    "year": ("2024,2099", 4),
-    "month": ("1,12", 2),
-    "day": ("1,31", 2),
-    "hour": ("0,23", 2),
-}
-
-
-def projection_parameters(bucket: str) -> dict[str, str]:
-    params = {"projection.enabled": "true"}
-    for key in schema.PARTITION_KEYS:
-        rng, digits = PROJECTION_RANGES[key]
-        params[f"projection.{key}.type"] = "integer"
-        params[f"projection.{key}.range"] = rng
-        params[f"projection.{key}.digits"] = str(digits)
-    params["storage.location.template"] = f"s3://{bucket}/" + lake.PROJECTION_LOCATION_SUFFIX
-    return params
+from data_stack.constructs.common import bucket_name
+from data_stack.constructs.telemetry_lake import TelemetryLake
 
 
 class DataLakeStack(cdk.Stack):
-    def __init__(self, scope: Construct, id: str, *, config: AppConfig, **kwargs) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        data_bucket_base_name: str,
+        results_bucket_base_name: str,
+        access_logs_bucket_base_name: str,
+        database_name: str,
+        table_name: str,
+        workgroup_name: str,
+        named_queries: Mapping[str, tuple[str, str]],
+        **kwargs: Any,
+    ) -> None:
         super().__init__(scope, id, **kwargs)
-
-        self.access_logs_bucket = private_bucket(
+        data_bucket_name = bucket_name(self, data_bucket_base_name)
+        # Id "Default": CDK leaves it out of logical ids, so the buckets, database, table
+        # and work group keep the logical ids they had before the move into the construct.
+        self.lake = TelemetryLake(
             self,
-            "AccessLogsBucket",
-            name=bucket_name(self, config.access_logs_bucket_name),
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
-            lifecycle_rules=[s3.LifecycleRule(id="ExpireAccessLogs", expiration=cdk.Duration.days(90))],
+            "Default",
+            data_bucket_name=data_bucket_name,
+            results_bucket_name=bucket_name(self, results_bucket_base_name),
+            access_logs_bucket_name=bucket_name(self, access_logs_bucket_base_name),
+            database_name=database_name,
+            table_name=table_name,
+            workgroup_name=workgroup_name,
+            named_queries=named_queries,
         )
-        acknowledge(self.access_logs_bucket, "AwsSolutions-S1", "This is the server access log destination for the data and Athena results buckets; logging it into itself would loop.")
-
-        self.data_bucket = private_bucket(
-            self,
-            "DataBucket",
-            name=bucket_name(self, config.data_bucket_name),
-            versioned=True,
-            server_access_logs_bucket=self.access_logs_bucket,
-            server_access_logs_prefix="data/",
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="MoveToIA",
-                    transitions=[
-                        s3.Transition(storage_class=s3.StorageClass.INFREQUENT_ACCESS, transition_after=cdk.Duration.days(30)),
-                        s3.Transition(storage_class=s3.StorageClass.GLACIER, transition_after=cdk.Duration.days(90)),
-                    ],
-                ),
-                s3.LifecycleRule(id="DeleteOldVersions", noncurrent_version_expiration=cdk.Duration.days(30)),
-                s3.LifecycleRule(id="AbortIncompleteUploads", abort_incomplete_multipart_upload_after=cdk.Duration.days(7)),
-            ],
-        )
-
-        self.results_bucket = private_bucket(
-            self,
-            "AthenaResultsBucket",
-            name=bucket_name(self, config.athena_results_bucket_name),
-            server_access_logs_bucket=self.access_logs_bucket,
-            server_access_logs_prefix="athena-results/",
-            lifecycle_rules=[s3.LifecycleRule(id="ExpireResults", expiration=cdk.Duration.days(30))],
-        )
-
-        self.database = glue.CfnDatabase(
-            self,
-            "GlueDatabase",
-            catalog_id=self.account,
-            database_input=glue.CfnDatabase.DatabaseInputProperty(
-                name=config.glue_database, description="ACME video streaming telemetry data"
-            ),
-        )
-
-        # Literal names (they are deterministic), so the table reads as it will deploy.
-        data_bucket_name = bucket_name(self, config.data_bucket_name)
-        self.table = glue.CfnTable(
-            self,
-            "StreamingEventsTable",
-            catalog_id=self.account,
-            database_name=config.glue_database,
-            table_input=glue.CfnTable.TableInputProperty(
-                name=config.glue_table,
-                description="Video streaming telemetry events (gzip NDJSON written by Firehose)",
-                table_type="EXTERNAL_TABLE",
-                parameters={
-                    "classification": "json",
-                    "compressionType": "gzip",
-                    "EXTERNAL": "TRUE",
-                    **projection_parameters(data_bucket_name),
-                },
-                storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
-                    location=f"s3://{data_bucket_name}/{schema.LAKE_PREFIX}",
-                    input_format="org.apache.hadoop.mapred.TextInputFormat",
-                    output_format="org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
-                    serde_info=glue.CfnTable.SerdeInfoProperty(
-                        serialization_library="org.openx.data.jsonserde.JsonSerDe",
-                        parameters={"ignore.malformed.json": "true"},
-                    ),
-                    columns=[glue.CfnTable.ColumnProperty(**c) for c in schema.glue_columns()],
-                ),
-                partition_keys=[glue.CfnTable.ColumnProperty(**c) for c in schema.glue_partition_keys()],
-            ),
-        )
-        self.table.add_resource_dependency(self.database)
-        self.table.node.add_dependency(self.data_bucket)
-
-        self.workgroup = athena.CfnWorkGroup(
-            self,
-            "AthenaWorkGroup",
-            name=config.athena_workgroup,
-            description="ACME telemetry queries; results encrypted in the results bucket",
-            state="ENABLED",
-            recursive_delete_option=True,
-            work_group_configuration=athena.CfnWorkGroup.WorkGroupConfigurationProperty(
-                enforce_work_group_configuration=True,
-                publish_cloud_watch_metrics_enabled=True,
-                bytes_scanned_cutoff_per_query=10 * 1024**3,
-                result_configuration=athena.CfnWorkGroup.ResultConfigurationProperty(
-                    output_location=f"s3://{bucket_name(self, config.athena_results_bucket_name)}/results/",
-                    encryption_configuration=athena.CfnWorkGroup.EncryptionConfigurationProperty(encryption_option="SSE_S3"),
-                ),
-            ),
-        )
-        self.named_queries = []
-        for name, (description, sql) in NAMED_QUERIES.items():
-            q = athena.CfnNamedQuery(
-                self,
-                f"Query-{name}",
-                name=name,
-                description=description,
-                database=config.glue_database,
-                query_string=sql,
-                work_group=self.workgroup.ref,
-            )
-            q.add_resource_dependency(self.table)
-            self.named_queries.append(q)
+        self.data_bucket = self.lake.data_bucket
 
         cdk.CfnOutput(self, "DataBucketName", value=data_bucket_name)
-        cdk.CfnOutput(self, "GlueDatabaseName", value=config.glue_database)
-        cdk.CfnOutput(self, "GlueTableName", value=f"{config.glue_database}.{config.glue_table}")
-        cdk.CfnOutput(self, "AthenaWorkGroupName", value=self.workgroup.ref)
-        cdk.CfnOutput(self, "AthenaResultsBucketName", value=self.results_bucket.bucket_name)
+        cdk.CfnOutput(self, "GlueDatabaseName", value=database_name)
+        cdk.CfnOutput(self, "GlueTableName", value=f"{database_name}.{table_name}")
+        cdk.CfnOutput(self, "AthenaWorkGroupName", value=self.lake.workgroup.ref)
+        cdk.CfnOutput(self, "AthenaResultsBucketName", value=self.lake.results_bucket.bucket_name)

@@ -9,12 +9,14 @@ stacks only receive security groups; they never modify one from another stack.
 
 from __future__ import annotations
 
+from typing import Any
+
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
-from data_stack.config import AppConfig
-from data_stack.stacks._common import log_group
+from data_stack.config import NetworkConfig
+from data_stack.constructs.common import log_group
 
 # MSK broker ports for IAM auth: 9098 inside the VPC; 14001-14100 are the multi-VPC
 # (PrivateLink) ports Firehose uses once multi-VPC connectivity is on.
@@ -23,23 +25,22 @@ MSK_MULTI_VPC_IAM_PORTS = (14001, 14100)
 
 
 class NetworkStack(cdk.Stack):
-    def __init__(self, scope: Construct, id: str, *, config: AppConfig, **kwargs) -> None:
+    def __init__(self, scope: Construct, id: str, *, prefix: str, network: NetworkConfig, **kwargs: Any) -> None:
         super().__init__(scope, id, **kwargs)
-        prefix = config.prefix
 
         self.vpc = ec2.Vpc(
             self,
             "AcmeVpc",
             vpc_name=f"{prefix}-vpc",
-            ip_addresses=ec2.IpAddresses.cidr(config.network.cidr),
-            max_azs=config.network.max_azs,
-            nat_gateways=config.network.nat_gateways,
+            ip_addresses=ec2.IpAddresses.cidr(network.cidr),
+            max_azs=network.max_azs,
+            nat_gateways=network.nat_gateways,
             subnet_configuration=[
                 ec2.SubnetConfiguration(name="Public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24),
                 ec2.SubnetConfiguration(name="Private", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=24),
             ],
         )
-        flow_logs = log_group(self, "VpcFlowLogs", config.network.flow_log_retention_days)
+        flow_logs = log_group(self, "VpcFlowLogs", network.flow_log_retention_days)
         self.vpc.add_flow_log("FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs))
 
         def group(cid: str, name: str, description: str) -> ec2.SecurityGroup:
@@ -58,7 +59,7 @@ class NetworkStack(cdk.Stack):
         self.msk_security_group.add_ingress_rule(self.msk_security_group, iam_port, "Lambda MSK event poller (cluster SG)")
         # Firehose reaches the brokers through a managed multi-VPC connection in this VPC.
         self.msk_security_group.add_ingress_rule(
-            ec2.Peer.ipv4(config.network.cidr),
+            ec2.Peer.ipv4(network.cidr),
             ec2.Port.tcp_range(*MSK_MULTI_VPC_IAM_PORTS),
             "Multi-VPC private connectivity (Firehose MSK source), SASL/IAM",
         )
@@ -74,7 +75,7 @@ class NetworkStack(cdk.Stack):
             description="Interface VPC endpoints: HTTPS from inside the VPC", allow_all_outbound=False,
         )
         self.endpoint_security_group.add_ingress_rule(
-            ec2.Peer.ipv4(config.network.cidr), ec2.Port.tcp(443),
+            ec2.Peer.ipv4(network.cidr), ec2.Port.tcp(443),
             "HTTPS from the VPC (the Lambda MSK poller delivering to the SQS on-failure destination)",
         )
         self.sqs_endpoint = self.vpc.add_interface_endpoint(

@@ -467,7 +467,8 @@ def test_az_context_is_filled_only_for_the_placeholder_account(tmp_path):
     app = cdk.App(outdir=str(tmp_path))
     assert fill_placeholder_az_context(app, real, load_profile("prod", {"account": real})) is False
     assert app.node.try_get_context(az_context_key(real, "us-west-2")) is None
-    NetworkStack(app, "AcmeNetworkStack", config=load_profile("prod", {"account": real}),
+    real_prod = load_profile("prod", {"account": real})
+    NetworkStack(app, "AcmeNetworkStack", prefix=real_prod.prefix, network=real_prod.network,
                  env=cdk.Environment(account=real, region="us-west-2"))
     app.synth()
     manifest = json.loads((tmp_path / "manifest.json").read_text())

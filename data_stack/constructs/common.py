@@ -1,12 +1,16 @@
-"""Small helpers shared by the stacks (no stack imports another stack's globals)."""
+"""Small helpers the constructs and stacks share: log groups, data buckets, alarms, names."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
-from constructs import IConstruct
+from constructs import Construct
+
+from data_stack.constructs.python_function import PythonFunction
 
 _RETENTION = [
     (1, logs.RetentionDays.ONE_DAY), (3, logs.RetentionDays.THREE_DAYS), (5, logs.RetentionDays.FIVE_DAYS),
@@ -28,12 +32,12 @@ def bucket_name(stack: cdk.Stack, base: str) -> str:
     return f"{base}-{stack.account}-{stack.region}"
 
 
-def log_group(scope: IConstruct, cid: str, days: int, name: str | None = None) -> logs.LogGroup:
+def log_group(scope: Construct, cid: str, days: int, name: str | None = None) -> logs.LogGroup:
     """A log group kept at least `days` and removed with its stack (logs are not data)."""
     return logs.LogGroup(scope, cid, log_group_name=name, retention=retention(days), removal_policy=cdk.RemovalPolicy.DESTROY)
 
 
-def private_bucket(scope: IConstruct, cid: str, *, name: str, **props) -> s3.Bucket:
+def private_bucket(scope: Construct, cid: str, *, name: str, **props: Any) -> s3.Bucket:
     """A bucket that holds data: S3-managed encryption, no public access, TLS only, and
     retained when its stack is deleted. `props` add to (or override) these defaults."""
     defaults = dict(
@@ -45,7 +49,7 @@ def private_bucket(scope: IConstruct, cid: str, *, name: str, **props) -> s3.Buc
     return s3.Bucket(scope, cid, bucket_name=name, **{**defaults, **props})
 
 
-def alarm_on_any(scope: IConstruct, cid: str, *, name: str, description: str, metric: cloudwatch.IMetric) -> cloudwatch.Alarm:
+def alarm_on_any(scope: Construct, cid: str, *, name: str, description: str, metric: cloudwatch.IMetric) -> cloudwatch.Alarm:
     """An alarm that fires as soon as `metric` is 1 or more in one period."""
     return cloudwatch.Alarm(
         scope, cid, alarm_name=name, alarm_description=description, metric=metric,
@@ -53,3 +57,14 @@ def alarm_on_any(scope: IConstruct, cid: str, *, name: str, description: str, me
         comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
     )
+
+
+def prefixed_function(scope: Construct, cid: str, name: str, description: str, *, name_prefix: str,
+                      log_retention_days: int, **props: Any) -> PythonFunction:
+    """lambdas/<name> deployed as <prefix>-<name> ('_' -> '-') with its own log group
+    /aws/lambda/<prefix>-<name>; 256 MB unless `props` say otherwise."""
+    dashed = name.replace("_", "-")
+    group = log_group(scope, f"{cid}Logs", log_retention_days, name=f"/aws/lambda/{name_prefix}-{dashed}")
+    props.setdefault("memory_size", 256)
+    return PythonFunction(scope, cid, name=name, function_name=f"{name_prefix}-{dashed}", description=description,
+                          log_group=group, **props)
