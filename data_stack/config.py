@@ -25,6 +25,10 @@ from acme_telemetry.settings import (
 )
 
 
+# Lambda's instruction sets (aws_lambda.Architecture names).
+LAMBDA_ARCHITECTURES = ("x86_64", "arm64")
+
+
 class ConfigError(ValueError):
     """A setting is invalid; the message names it as profile.section.setting."""
 
@@ -69,6 +73,9 @@ class LambdaConfig:
     log_retention_days: int = 30
     # Async invoke payloads are limited to 1 MB; the generator chunks to stay below this.
     max_async_payload_bytes: int = 900_000
+    # The functions' instruction set; the pip platform tags and the simulator kernel's
+    # build target follow it (data_stack/constructs/python_function.py).
+    architecture: str = "x86_64"
 
 
 @dataclass(frozen=True)
@@ -224,6 +231,8 @@ def _validate(cfg: AppConfig) -> None:
     _range(cfg, "lambdas.log_retention_days", lam.log_retention_days, 1, 3653)
     # Async invoke payloads are limited to 1 MB (1,048,576 bytes), envelope included.
     _range(cfg, "lambdas.max_async_payload_bytes", lam.max_async_payload_bytes, 1024, 1_000_000)
+    if lam.architecture not in LAMBDA_ARCHITECTURES:
+        _fail(cfg, "lambdas.architecture", f"{lam.architecture!r} is not one of {', '.join(LAMBDA_ARCHITECTURES)}")
 
     g = cfg.generator
     _range(cfg, "generator.schedule_minutes", g.schedule_minutes, 1, 60)

@@ -60,11 +60,11 @@ def alarm_on_any(scope: Construct, cid: str, *, name: str, description: str, met
 
 
 def prefixed_function(scope: Construct, cid: str, name: str, description: str, *, name_prefix: str,
-                      log_retention_days: int, **props: Any) -> PythonFunction:
+                      log_retention_days: int, architecture: str, **props: Any) -> PythonFunction:
     """lambdas/<name> deployed as <prefix>-<name> ('_' -> '-') with its own log group
     /aws/lambda/<prefix>-<name>; 256 MB unless `props` say otherwise."""
     dashed = name.replace("_", "-")
     group = log_group(scope, f"{cid}Logs", log_retention_days, name=f"/aws/lambda/{name_prefix}-{dashed}")
     props.setdefault("memory_size", 256)
     return PythonFunction(scope, cid, name=name, function_name=f"{name_prefix}-{dashed}", description=description,
-                          log_group=group, **props)
+                          log_group=group, architecture=architecture, **props)

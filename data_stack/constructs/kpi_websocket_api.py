@@ -54,9 +54,11 @@ class KpiWebSocketApi(Construct):
         throttle_burst_limit: int,
         function_timeout: cdk.Duration,
         log_retention_days: int,
+        lambda_architecture: str,
     ) -> None:
         super().__init__(scope, id)
         self._name_prefix, self._log_retention_days = name_prefix, log_retention_days
+        self._architecture = lambda_architecture
 
         self.connections = dynamodb.Table(
             self,
@@ -135,7 +137,7 @@ class KpiWebSocketApi(Construct):
     def function(self, cid: str, name: str, description: str, **props: Any) -> PythonFunction:
         """One of the API's route functions, named and logged like every function here."""
         return prefixed_function(self, cid, name, description, name_prefix=self._name_prefix,
-                                 log_retention_days=self._log_retention_days, **props)
+                                 log_retention_days=self._log_retention_days, architecture=self._architecture, **props)
 
     def grant_broadcast(self, grantee: lambda_.Function) -> None:
         """List and prune connections (Scan, DeleteItem) and post to them."""

@@ -80,6 +80,7 @@ class MskCluster(Construct):
         vpc: ec2.IVpc,
         security_group: ec2.ISecurityGroup,
         handler_log_retention_days: int,
+        handler_architecture: str,
     ) -> None:
         super().__init__(scope, id)
         stack = cdk.Stack.of(self)
@@ -176,15 +177,17 @@ class MskCluster(Construct):
                 }],
             },
         )
-        self._multi_vpc_connectivity(handler_log_retention_days)
+        self._multi_vpc_connectivity(handler_log_retention_days, handler_architecture)
 
-    def _multi_vpc_connectivity(self, log_days: int) -> None:
+    def _multi_vpc_connectivity(self, log_days: int, architecture: str) -> None:
         """Multi-VPC private connectivity (IAM) once the cluster is ACTIVE, then GetBootstrapBrokers."""
         region = cdk.Stack.of(self).region
         on_event = PythonFunction(self, "ConnectivityOnEvent", name="msk_connectivity", handler="handler.on_event",
+                                  architecture=architecture,
                                   timeout=cdk.Duration.minutes(1), memory_size=256,
                                   log_group=log_group(self, "ConnectivityHandlerLogs", log_days))
         is_complete = PythonFunction(self, "ConnectivityIsComplete", name="msk_connectivity", handler="handler.is_complete",
+                                     architecture=architecture,
                                      timeout=cdk.Duration.minutes(1), memory_size=256,
                                      log_group=log_group(self, "ConnectivityIsCompleteLogs", log_days))
         # on_event starts the update (once, only when connectivity is off); MSK checks the

@@ -332,7 +332,10 @@ class PythonFunction(lambda_.Function):
     """lambda_.Function on Python 3.12 with lambdas/<name> bundled by LocalPipBundler, and
     Powertools' service name and metrics namespace in its environment."""
 
-    def __init__(self, scope: Construct, id: str, *, name: str, handler: str = "handler.handler", **props: Any) -> None:
+    def __init__(self, scope: Construct, id: str, *, name: str, architecture: str, handler: str = "handler.handler",
+                 **props: Any) -> None:
+        if architecture != ARCHITECTURE.name:
+            raise ValueError(f"lambdas.architecture {architecture!r}: the bundler builds {ARCHITECTURE.name} bundles only")
         props["environment"] = powertools_environment(name, props.get("environment"))
         super().__init__(
             scope,

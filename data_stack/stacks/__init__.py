@@ -73,6 +73,7 @@ def build(app: cdk.App, config: AppConfig, *, nag: bool = True, site_dir: Path |
     msk = MskStack(app, "AcmeMskStack", msk=config.msk, topic=config.topic,
                    logs_bucket_base_name=config.logs_bucket_name,
                    handler_log_retention_days=lambdas.log_retention_days,
+                   handler_architecture=lambdas.architecture,
                    vpc=network.vpc, msk_security_group=network.msk_security_group, **common,
                    description="ACME telemetry: MSK cluster, topic, Firehose access")
     data_lake = DataLakeStack(app, "AcmeDataLakeStack",

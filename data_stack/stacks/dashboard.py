@@ -66,6 +66,7 @@ class DashboardStack(cdk.Stack):
             throttle_burst_limit=dash.throttle_burst_limit,
             function_timeout=cdk.Duration.seconds(lam.ws_timeout_s),
             log_retention_days=lam.log_retention_days,
+            lambda_architecture=lam.architecture,
         )
         self.connections = self.websocket.connections
         self.stage = self.websocket.stage
@@ -78,7 +79,7 @@ class DashboardStack(cdk.Stack):
         acknowledge(self.consumer_dlq, "AwsSolutions-SQS3", "This queue is itself the on-failure destination of the consumer's event source mapping.")
         self.consumer = prefixed_function(
             self, "ConsumerFunction", "consumer", "KPIs per batching window from the MSK topic, broadcast to WebSocket clients",
-            name_prefix=prefix, log_retention_days=lam.log_retention_days,
+            name_prefix=prefix, log_retention_days=lam.log_retention_days, architecture=lam.architecture,
             memory_size=lam.consumer_memory_mb,
             timeout=cdk.Duration.seconds(lam.consumer_timeout_s),
             vpc=vpc,

@@ -28,6 +28,7 @@ class MskStack(cdk.Stack):
         topic: TopicSettings,
         logs_bucket_base_name: str,
         handler_log_retention_days: int,
+        handler_architecture: str,
         vpc: ec2.IVpc,
         msk_security_group: ec2.ISecurityGroup,
         **kwargs: Any,
@@ -50,6 +51,7 @@ class MskStack(cdk.Stack):
             vpc=vpc,
             security_group=msk_security_group,
             handler_log_retention_days=handler_log_retention_days,
+            handler_architecture=handler_architecture,
         )
 
         cdk.CfnOutput(self, "MskClusterArn", value=self.cluster.cluster_arn)

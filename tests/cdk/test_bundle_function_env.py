@@ -12,9 +12,9 @@ from data_stack.constructs import python_function as pf
 def test_powertools_settings_are_merged_into_the_given_environment():
     app = cdk.App(context={"aws:cdk:bundling-stacks": []})  # no bundling: this is about the template
     stack = cdk.Stack(app, "EnvProbe")
-    pf.PythonFunction(stack, "Connect", name="ws_connect", environment={"CONNECTIONS_TABLE": "conns"})
-    pf.PythonFunction(stack, "Disconnect", name="ws_disconnect", environment={"POWERTOOLS_SERVICE_NAME": "chosen-by-the-stack"})
-    pf.PythonFunction(stack, "OnEvent", name="msk_connectivity", handler="handler.on_event")  # no environment given
+    pf.PythonFunction(stack, "Connect", name="ws_connect", architecture="x86_64", environment={"CONNECTIONS_TABLE": "conns"})
+    pf.PythonFunction(stack, "Disconnect", name="ws_disconnect", architecture="x86_64", environment={"POWERTOOLS_SERVICE_NAME": "chosen-by-the-stack"})
+    pf.PythonFunction(stack, "OnEvent", name="msk_connectivity", architecture="x86_64", handler="handler.on_event")  # no environment given
     t = Template.from_stack(stack)
     envs = {
         fn["Properties"]["Handler"] + ":" + fn["Properties"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]: fn["Properties"][

@@ -129,3 +129,18 @@ def test_cdk_nag_blocks_an_unacknowledged_finding():
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     with pytest.raises(Exception, match="ValidationFailed"):
         app.synth()
+
+
+def test_lambda_architecture_is_a_validated_setting():
+    from data_stack.config import ConfigError, load_profile
+
+    assert load_profile("dev").lambdas.architecture in ("x86_64", "arm64")
+    import dataclasses
+
+    import pytest
+
+    from data_stack.config import PROFILES
+
+    bad = dataclasses.replace(PROFILES["dev"], lambdas=dataclasses.replace(PROFILES["dev"].lambdas, architecture="sparc"))
+    with pytest.raises(ConfigError, match=r"dev\.lambdas\.architecture: 'sparc' is not one of x86_64, arm64"):
+        bad.validate()
