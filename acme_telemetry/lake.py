@@ -32,14 +32,15 @@ def partition_path(arrival: datetime) -> str:
 # --- the local lake writer's side (Firehose's behaviour, reproduced) ------------------------
 
 import base64  # noqa: E402
-import gzip  # noqa: E402
 import os  # noqa: E402
 import uuid  # noqa: E402
 from collections.abc import Iterable  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+from typing import Annotated, Any  # noqa: E402
 
+import msgspec  # noqa: E402
 import orjson  # noqa: E402
+from zlib_ng import zlib_ng  # noqa: E402
 
 from acme_telemetry.schema import FIELDS  # noqa: E402
 
@@ -70,6 +71,55 @@ def object_name(arrival: datetime, stream: str = DELIVERY_STREAM_NAME, suffix: s
     """'<stream>-1-YYYY-MM-DD-HH-MM-SS-<uuid>.gz', Firehose's object naming."""
     t = arrival.astimezone(UTC)
     return f"{stream}-{DELIVERY_STREAM_VERSION}-{t:%Y-%m-%d-%H-%M-%S}-{suffix or uuid.uuid4()}.gz"
+
+
+# gzip level for lake objects. zlib-ng, measured on 100k simulator events (94 MB NDJSON):
+#   level 1: 3.0 CPU-us/event, ratio 4.0    level 2: 3.0 us, ratio 5.5    level 3: 3.4 us, 5.9
+#   level 6: 6.0 us, ratio 6.5              (stdlib gzip: level 1 4.7 us, 5.0; level 6 9.9 us, 6.4)
+# Level 2 costs what level 1 costs and compresses 38% better; beyond it each step costs more
+# than it saves. The objects stay plain gzip (RFC 1952), as Firehose writes and Athena reads.
+GZIP_LEVEL = 2
+
+_INT32 = Annotated[int, msgspec.Meta(ge=-(2**31), lt=2**31)]
+_MSGSPEC_TYPES: dict[str, Any] = {"string": str, "double": float, "int": _INT32, "bigint": int, "boolean": bool}
+
+
+def _event_struct() -> type[msgspec.Struct]:
+    """A msgspec Struct with the schema's fields: decoding a record into it *is* the schema check.
+
+    Nullable fields may be null or absent; unknown fields are ignored (kept in the raw line).
+    msgspec's `float` takes JSON integers too, and its `int` and `str` never take booleans,
+    exactly as schema.Field.accepts.
+    """
+    required: list[tuple[str, Any]] = []
+    optional: list[tuple[str, Any, Any]] = []
+    for f in FIELDS:
+        t = _MSGSPEC_TYPES[f.glue_type]
+        if f.nullable:
+            optional.append((f.name, t | None, None))
+        else:
+            required.append((f.name, t))
+    return msgspec.defstruct("LakeEvent", [*required, *optional], forbid_unknown_fields=False)
+
+
+LakeEvent = _event_struct()
+_decode_event = msgspec.json.Decoder(LakeEvent).decode
+
+
+def fast_check(value: bytes) -> str | None:
+    """The event_id of a record the table can hold, or None (then check_record says why).
+
+    One typed decode (about 2 us for a 1 KB event, a third of check_record), no dict built.
+    Whatever it accepts, check_record accepts too; what it rejects, check_record classifies.
+    """
+    if len(value) > MAX_EVENT_BYTES:
+        return None
+    try:
+        event = _decode_event(value)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    event_id: str = event.event_id  # type: ignore[attr-defined]  # a field of the generated struct
+    return event_id
 
 
 def check_record(value: bytes | None) -> tuple[dict[str, Any] | None, str | None, str | None]:
@@ -122,17 +172,26 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_object(root: Path, key: str, lines: Iterable[bytes], *, compresslevel: int = 6) -> Path:
+def gzip_lines(lines: Iterable[bytes], *, compresslevel: int = GZIP_LEVEL) -> bytes:
+    """gzip (RFC 1952, mtime 0) of the lines joined by newlines, with zlib-ng (releases the GIL)."""
+    lines = list(lines)
+    comp = zlib_ng.compressobj(compresslevel, zlib_ng.DEFLATED, 31)  # wbits 31: a gzip header and trailer
+    body = comp.compress(b"\n".join(lines) + b"\n") if lines else b""
+    return body + comp.flush()
+
+
+def write_object(root: Path, key: str, lines: Iterable[bytes], *, compresslevel: int = GZIP_LEVEL) -> Path:
     """Write gzip NDJSON to root/key whole or not at all: temp name, fsync, rename, fsync dir."""
+    return write_bytes(root, key, gzip_lines(lines, compresslevel=compresslevel))
+
+
+def write_bytes(root: Path, key: str, data: bytes) -> Path:
+    """Write `data` to root/key whole or not at all: temp name, fsync, rename, fsync dir."""
     final = Path(root) / key
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name("." + final.name + _TMP_SUFFIX)
     with open(tmp, "wb") as raw:
-        with gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=compresslevel, mtime=0) as gz:
-            lines = list(lines)
-            if lines:
-                gz.write(b"\n".join(lines))
-                gz.write(b"\n")
+        raw.write(data)
         raw.flush()
         os.fsync(raw.fileno())
     os.replace(tmp, final)

@@ -13,6 +13,7 @@ from acme_telemetry.settings import EMBEDDED
 def run(args: argparse.Namespace) -> int:
     from acme_telemetry.local import runner
 
+    explicit = frozenset(flag for flag, dest in (("--port", "port"), ("--kafka-port", "kafka_port")) if getattr(args, dest) is not None)
     opts = runner.RunOptions(
         events=args.events,
         rate=args.rate,
@@ -21,13 +22,15 @@ def run(args: argparse.Namespace) -> int:
         lake=args.lake,
         state_dir=args.state_dir,
         bootstrap_servers=args.bootstrap_servers,
-        port=args.port,
-        kafka_port=args.kafka_port,
+        port=args.port if args.port is not None else runner.DEFAULT_PORT,
+        kafka_port=args.kafka_port if args.kafka_port is not None else runner.DEFAULT_KAFKA_PORT,
         window_s=args.window,
         buffer_interval_s=args.buffer_interval,
         buffer_size_mb=args.buffer_size_mb,
         no_dashboard=args.no_dashboard,
         concurrent_viewers=args.viewers,
+        client=args.client,
+        explicit=explicit,
     )
     code: int = runner.run(opts)
     return code
@@ -61,8 +64,14 @@ def register(sub: flags.Subparsers) -> None:
         metavar="HOST:PORT",
         help="use this Kafka instead of starting one",
     )
-    flags.add_port(p, default=8000, help="dashboard port (default 8000, or the next free one)")
-    flags.add_port(p, "--kafka-port", default=9092, help="embedded broker port (default 9092, or the next free one)")
+    # No argparse default: a port the user names must be free (else an error naming it);
+    # only the default moves on to the next free port, with a warning line.
+    p.add_argument("--port", type=flags.Port("--port"), default=None, metavar="PORT",
+                   help="dashboard port (default 8000, or the next free one; a given port that is taken is an error)")
+    p.add_argument("--kafka-port", type=flags.Port("--kafka-port"), default=None, metavar="PORT",
+                   help="embedded broker port (default 9092, or the next free one; a given port that is taken is an error)")
+    p.add_argument("--client", choices=("confluent-kafka", "kafka-python"), default="confluent-kafka",
+                   help="the local producer's Kafka client (kafka-python rehearses the producer Lambda's; default confluent-kafka)")
     flags.add_number(
         p,
         "--window",

@@ -19,6 +19,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Set
@@ -28,6 +29,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from acme_telemetry.errors import CliError
+from acme_telemetry.local.proc import child_env, parent_death_signal
 from acme_telemetry.settings import EMBEDDED
 
 log = logging.getLogger(__name__)
@@ -146,6 +148,7 @@ class LocalBroker:
         libs: Path | None = None,
         release: str | None = None,
         num_partitions: int = 1,
+        strict_port: bool = False,
     ):
         self.state_dir = Path(state_dir)
         self.data_dir = self.state_dir / "kafka"
@@ -156,6 +159,8 @@ class LocalBroker:
         self.libs = libs
         self.release = release
         self.num_partitions = num_partitions
+        self.force_guard = False  # use local.guard even where the parent-death signal exists (tests)
+        self.strict_port = strict_port  # a taken `port` is an error instead of a move to the next free one
         self.ports: BrokerPorts | None = None
         self.proc: subprocess.Popen[bytes] | None = None
         self._stdout: IO[bytes] | None = None
@@ -192,6 +197,11 @@ class LocalBroker:
         want = last.get("plaintext") if self.ports is not None else self.preferred_port
         if want is None:
             want = last.get("plaintext")
+        if self.strict_port and self.ports is None and want is not None and not port_free(want):
+            raise BrokerError(
+                f"--kafka-port {want}: port {want} on 127.0.0.1 is in use; choose another port, "
+                f"or leave --kafka-port out to take the next free one from {DEFAULT_PORT}"
+            )
         plaintext = pick_port(want)
         if self.preferred_port is not None and plaintext != self.preferred_port:
             log.warning("port %d on 127.0.0.1 is taken; the broker listens on %d instead", self.preferred_port, plaintext)
@@ -290,6 +300,14 @@ class LocalBroker:
         ]
 
     def _check_stale(self) -> None:
+        """A broker still running on this data folder: a live run's, or a crashed run's.
+
+        `local` holds the state folder's lock (local.statedir) before it gets here, so a
+        broker found then is a stale one from a crashed run. Without the lock (the broker
+        used on its own), a holder named in run.json means a live run.
+        """
+        from acme_telemetry.local.statedir import holder
+
         pidfile = self.data_dir / "broker.pid"
         if not pidfile.exists():
             return
@@ -299,11 +317,21 @@ class LocalBroker:
         except (ValueError, OSError):
             pidfile.unlink(missing_ok=True)
             return
-        if "kafka.Kafka" in cmdline and str(self.data_dir) in cmdline:
+        if "kafka.Kafka" not in cmdline or str(self.data_dir) not in cmdline:
+            pidfile.unlink(missing_ok=True)
+            return
+        run = holder(self.state_dir)
+        run_pid = run.get("pid")
+        if isinstance(run_pid, int) and run_pid != os.getpid() and Path(f"/proc/{run_pid}").exists():
             raise BrokerError(
-                f"a broker from an earlier run is still running on {self.data_dir} (pid {pid}); stop it with: kill {pid}"
+                f"another run is using this state folder {self.state_dir} (pid {run_pid}, started "
+                f"{run.get('started', '?')}) and its Kafka broker (pid {pid}); stop that run first, or use another --state-dir"
             )
-        pidfile.unlink(missing_ok=True)
+        started = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(Path(f"/proc/{pid}").stat().st_mtime))
+        raise BrokerError(
+            f"a stale Kafka broker from a crashed run is still running on {self.data_dir} (pid {pid}, started about "
+            f"{started}); no run holds this state folder, so stop it with: kill {pid}"
+        )
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -326,9 +354,16 @@ class LocalBroker:
         cmd = self._java("kafka.Kafka", str(props), heap=self.heap)
         log.info("starting Kafka broker: %s", " ".join(cmd))
         t0 = time.monotonic()
+        # The JVM dies with us, even after kill -9: the parent-death signal on Linux, else a
+        # guard process that stops it when its stdin (our pipe) closes (local.proc, local.guard).
+        preexec = parent_death_signal(signal.SIGTERM)
+        guarded = preexec is None or self.force_guard
+        if guarded:
+            cmd = [sys.executable, "-m", "acme_telemetry.local.guard", "--", *cmd]
         self.proc = subprocess.Popen(
-            cmd, stdout=self._stdout, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cmd, stdout=self._stdout, stderr=subprocess.STDOUT, stdin=subprocess.PIPE if guarded else subprocess.DEVNULL,
             cwd=self.state_dir, start_new_session=True,  # Ctrl-C reaches us, not the JVM: we stop it in order
+            preexec_fn=preexec, env=child_env() if guarded else None,  # noqa: PLW1509 - from the main thread
         )
         (self.data_dir / "broker.pid").write_text(str(self.proc.pid))
         try:

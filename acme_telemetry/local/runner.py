@@ -1,33 +1,49 @@
 """`python -m acme_telemetry local`: broker, producer, lake writer and dashboard on one machine.
 
-`run(opts)` enters the services, in this order, into one Supervisor (local.supervisor):
+`run(opts)` enters these services, in this order, into one Supervisor (local.supervisor):
 
-    Kafka broker      local.broker.LocalBroker   (none with --bootstrap-servers)
-    dashboard server  services.ServerService     (the page and the WebSocket)
-    dashboard feed    services.FeedService       (positioned before anything is produced)
-    lake writer       services.WriterService
-    producer          services.ProducerService
+    state folder      local.statedir.StateLock    (one run per --state-dir: pid and start time)
+    Kafka broker      local.broker.LocalBroker    (a JVM; none with --bootstrap-servers)
+    dashboard         child process "dashboard"   (the page, the WebSocket and the KPI feed)
+    lake writer       child process "writer"      (the Firehose stand-in)
+    producer          child process "producer"    (the generator and producer Lambdas' stand-in)
 
-then runs one supervision loop: the status line, each service's health, and the end,
-which is the first of:
+Each part after the broker is its own process (local.proc.ChildService running
+local.child), so the producer, the writer and the feed do not share one GIL. Children and the
+broker get the parent-death signal (Linux) and a watchdog pipe, so they never outlive the
+supervisor, even after `kill -9` of it (local.proc explains both and what macOS does).
+
+One supervision loop shows one status line and watches every service. It ends on the first of:
 - `--events N`: all N events are durable in the lake (exit 0);
 - a signal (SIGINT, SIGTERM, SIGHUP) or a closed stdout/stderr: one stop flag;
-- a failed service: the run fails with that service's error, one line (exit 1).
+- a failed service: the run fails with that service's error, one line (exit 1);
+- `--events N` past its deadline (DEADLINE_BASE_S + N / DEADLINE_MIN_RATE seconds, or
+  twice N / --rate): the run fails naming what stalled.
 
 Leaving the supervisor is the one stop path, in reverse order: the producer flushes and
 closes, the writer writes and commits what it holds, the feed closes its windows, the
-server lets the last frames out and closes, and the broker gets SIGTERM. Broker data stays
-in <state_dir>/kafka, so the next run resumes from the writer's committed offsets.
+server lets the last frames out and closes, and the broker gets SIGTERM.
+
+Isolation. `--events N` writes exactly this run's N events into the lake it is given,
+whatever earlier runs left in the topic: its writer reads under a consumer group of its own
+(acme-lake-writer-run-<time>-<pid>) from the topic's end offsets at the start of the run,
+taken before the producer starts. An endless run (no --events) is the Firehose stand-in:
+group acme-lake-writer resumes from its committed offsets, so what an endless run read but
+had not yet made durable reaches the lake on the next endless run; a partition the group has
+never committed starts at the run's start (as a new Firehose stream reads from the time it
+became active), never at the topic's beginning.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from acme_telemetry.errors import CliError
 from acme_telemetry.kafka import KafkaConfigError, KafkaSettings, ensure_topic
@@ -39,6 +55,14 @@ log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[2]
 EXIT_INTERRUPTED = 130  # --events N stopped before all N were in the lake (as Ctrl-C)
+DEFAULT_PORT = 8000
+DEFAULT_KAFKA_PORT = 9092
+WRITER_GROUP = "acme-lake-writer"
+# --events N must finish within DEADLINE_BASE_S + N / DEADLINE_MIN_RATE seconds (at --rate R:
+# DEADLINE_BASE_S + 2 N / R): far beyond a healthy run, well short of "hung for 11 minutes".
+DEADLINE_BASE_S = 60.0
+DEADLINE_MIN_RATE = 1000.0
+STALL_AFTER_S = 5.0  # no progress for this long: the status line says what is stuck
 
 
 @dataclass
@@ -50,8 +74,8 @@ class RunOptions:
     lake: Path = ROOT / ".local" / "lake"
     state_dir: Path = ROOT / ".local"
     bootstrap_servers: str | None = None
-    port: int = 8000
-    kafka_port: int = 9092
+    port: int = DEFAULT_PORT
+    kafka_port: int = DEFAULT_KAFKA_PORT
     host: str = "127.0.0.1"
     window_s: float = 5.0
     buffer_interval_s: float | None = None
@@ -60,13 +84,19 @@ class RunOptions:
     static_dir: Path = ROOT / "dashboard" / "dist"
     concurrent_viewers: int | None = None
     status_every_s: float = 1.0
+    client: str = "confluent-kafka"
+    # Flags the user gave (e.g. {"--port"}): a taken explicit port is an error, a taken
+    # default one moves to the next free port with a warning line.
+    explicit: frozenset[str] = field(default=frozenset(), compare=False)
+    deadline_s: float | None = None  # None: from --events N (see DEADLINE_BASE_S)
+    assign_timeout_s: float = 15.0
 
 
 def _setup_logging(log_dir: Path) -> Path:
     log_dir.mkdir(parents=True, exist_ok=True)
     path = log_dir / "local.log"
     handler = logging.FileHandler(path)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s"))
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s supervisor[%(process)d] %(threadName)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
@@ -76,20 +106,22 @@ def _setup_logging(log_dir: Path) -> Path:
     return path
 
 
-def run(opts: RunOptions) -> int:
+def run(opts: RunOptions, *, console: Console | None = None, pipeline_out: list[LocalPipeline] | None = None) -> int:
     """Run the pipeline until --events N are durable, a stop request, or a failure."""
     log_path = _setup_logging(opts.state_dir / "logs")
-    console = Console()
+    console = console if console is not None else Console()
     console.say(f"logs: {log_path}")
-    pipeline = LocalPipeline(opts, console)
+    pipeline = LocalPipeline(opts, console, log_path)
+    if pipeline_out is not None:
+        pipeline_out.append(pipeline)
     try:
         with Supervisor(console=console) as sup:
             pipeline.start(sup)
             outcome = sup.watch(
                 done=pipeline.all_durable, tick=pipeline.tick, status=pipeline.status, status_every_s=opts.status_every_s
             )
-            if outcome.kind == "done" and pipeline.feed is not None:
-                pipeline.feed.catch_up_to(pipeline.produced_offsets())
+            if outcome.kind == "done" and pipeline.dashboard is not None:
+                pipeline.dashboard.send({"cmd": "catch_up", "to": pipeline.produced_offsets()})
     except ServiceFailed as exc:  # a service could not start
         raise CliError(f"{exc} (see {log_path})", exit_code=exc.exit_code) from None
     if pipeline.producer is not None:
@@ -98,52 +130,101 @@ def run(opts: RunOptions) -> int:
     return pipeline.exit_code(sup.outcome, log_path)
 
 
+def topic_end_offsets(settings: KafkaSettings, topic: str) -> dict[int, int]:
+    """partition -> the offset the next record will get (the run's start, for --events N)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    c = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": "acme-offsets-probe", "client.id": "acme-offsets-probe"})
+    try:
+        md = c.list_topics(topic, timeout=10)
+        tmd = md.topics.get(topic)
+        if tmd is None or tmd.error is not None or not tmd.partitions:
+            raise CliError(f"topic {topic} has no partitions on {settings.bootstrap_servers}")
+        return {p: int(c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]) for p in sorted(tmd.partitions)}
+    finally:
+        c.close()
+
+
 class LocalPipeline:
     """The services of one `local` run, and what the supervision loop asks of them."""
 
-    def __init__(self, opts: RunOptions, console: Console) -> None:
-        from acme_telemetry.local.services import FeedService, ProducerService, ServerService, WriterService
+    def __init__(self, opts: RunOptions, console: Console, log_path: Path | None = None) -> None:
+        from acme_telemetry.local.proc import ChildService
 
         self.opts = opts
         self.cfg = EMBEDDED
         self.console = console
-        self.server: ServerService | None = None
-        self.feed: FeedService | None = None
-        self.writer: WriterService | None = None
-        self.producer: ProducerService | None = None
+        self.log_path = log_path or opts.state_dir / "logs" / "local.log"
+        self.broker: Any = None
+        self.dashboard: ChildService | None = None
+        self.writer: ChildService | None = None
+        self.producer: ChildService | None = None
+        self.url: str | None = None
+        self.run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
         self.cold_start_at = time.monotonic()
+        self.started_at: float | None = None  # when the producer started
         self._first_object_reported = False
+        self._drain_sent = False
         self._last_status: tuple[float, int] | None = None
+        self._progress: tuple[int, int] = (-1, -1)
+        self._progress_at = time.monotonic()
+        self.deadline_error: str | None = None
 
     # --- start-up, in order --------------------------------------------------------------
 
     def start(self, sup: Supervisor) -> None:
-        from acme_telemetry.local.feed import DashboardFeed
-        from acme_telemetry.local.hub import Hub
-        from acme_telemetry.local.producer import LocalProducer
-        from acme_telemetry.local.services import FeedService, ProducerService, ServerService, WriterService
-        from acme_telemetry.local.writer import LakeWriter
+        from acme_telemetry.local.proc import ChildService
+        from acme_telemetry.local.statedir import StateLock
 
         o, cfg = self.opts, self.cfg
+        sup.start(StateLock(o.state_dir))
         settings = self._kafka(sup)
+        log_dir = o.state_dir / "logs"
+        common = {"bootstrap_servers": settings.bootstrap_servers, "topic": TOPIC, "log_file": str(self.log_path)}
         if not o.no_dashboard:
-            from acme_telemetry.local.broker import pick_port
-
-            hub = Hub(window_seconds=o.window_s)
-            self.server = sup.start(ServerService(
-                hub, host=o.host, port=pick_port(o.port), static_dir=o.static_dir,
-                page_config={"windowSeconds": o.window_s, "environment": "local"},
+            port = self._port("--port", o.port, DEFAULT_PORT, "the dashboard")
+            self.dashboard = sup.start(ChildService(
+                "dashboard", "dashboard",
+                {**common, "host": o.host, "port": port, "static_dir": str(o.static_dir), "window_s": o.window_s},
+                log_dir=log_dir, start_timeout_s=45.0,
             ))
-            self.console.say(f"dashboard: {self.server.url}", stdout=True)
-            self.feed = sup.start(FeedService(DashboardFeed(settings, hub, window_s=o.window_s)))
-        self.writer = sup.start(WriterService(LakeWriter(
-            settings, o.lake,
-            buffer_interval_s=o.buffer_interval_s if o.buffer_interval_s is not None else cfg.firehose.buffer_interval_s,
-            buffer_size_mb=o.buffer_size_mb if o.buffer_size_mb is not None else cfg.firehose.buffer_size_mb,
-        )))
-        self.producer = sup.start(ProducerService(LocalProducer(
-            settings, events=o.events, rate=o.rate, seed=o.seed, start=o.start, concurrent_viewers=o.concurrent_viewers,
-        )))
+            self.url = self.dashboard.ready_info.get("url")
+            self.console.say(f"dashboard: {self.url}", stdout=True)
+        writer_cfg: dict[str, Any] = {
+            **common, "lake": str(o.lake),
+            "buffer_interval_s": o.buffer_interval_s if o.buffer_interval_s is not None else cfg.firehose.buffer_interval_s,
+            "buffer_size_mb": o.buffer_size_mb if o.buffer_size_mb is not None else cfg.firehose.buffer_size_mb,
+            "assign_timeout_s": o.assign_timeout_s,
+        }
+        start = topic_end_offsets(settings, TOPIC)  # before anything of this run is produced
+        if o.events is not None:  # isolated: this run's records only, under a group of its own
+            writer_cfg.update(group_id=f"{WRITER_GROUP}-run-{self.run_id}", instance_id=None, start_offsets=start)
+            log.info("run %s: the writer reads %s from %s", self.run_id, TOPIC, start)
+        else:  # the Firehose stand-in: resume from the committed offsets (a new group: from now)
+            writer_cfg.update(group_id=WRITER_GROUP, instance_id=f"{WRITER_GROUP}-1", start_offsets=start, resume=True)
+        self.writer = sup.start(ChildService("lake writer", "writer", writer_cfg, log_dir=log_dir))
+        self.producer = sup.start(ChildService(
+            "producer", "producer",
+            {**common, "events": o.events, "rate": o.rate, "seed": o.seed,
+             "start": o.start.isoformat() if o.start is not None else None,
+             "concurrent_viewers": o.concurrent_viewers, "client": o.client},
+            log_dir=log_dir, finishes=o.events is not None,
+        ))
+        self.started_at = time.monotonic()
+        self._progress_at = self.started_at
+
+    def _port(self, flag: str, port: int, default: int, what: str) -> int:
+        from acme_telemetry.local.broker import pick_port, port_free
+
+        if flag in self.opts.explicit or port != default:
+            if not port_free(port, self.opts.host):
+                raise CliError(f"{flag} {port}: port {port} on {self.opts.host} is in use; choose another port, "
+                               f"or leave {flag} out to take the next free one from {default}")
+            return port
+        chosen = pick_port(port)
+        if chosen != port:
+            self.console.say(f"warning: port {port} is in use; {what} takes port {chosen}")
+        return chosen
 
     def _kafka(self, sup: Supervisor) -> KafkaSettings:
         """The embedded broker (a service) or the given one; the topic exists afterwards."""
@@ -153,10 +234,15 @@ class LocalPipeline:
         else:
             from acme_telemetry.local.broker import LocalBroker
 
+            strict = "--kafka-port" in o.explicit or o.kafka_port != DEFAULT_KAFKA_PORT
             self.console.say(f"starting Kafka {cfg.local_kafka_release} (KRaft) ...")
-            broker = sup.start(LocalBroker(
+            broker = self.broker = sup.start(LocalBroker(
                 o.state_dir, port=o.kafka_port, release=cfg.local_kafka_release, num_partitions=cfg.topic.partitions,
+                strict_port=strict,
             ))
+            assert broker.ports is not None
+            if broker.ports.plaintext != o.kafka_port:
+                self.console.say(f"warning: port {o.kafka_port} is in use; Kafka takes port {broker.ports.plaintext}")
             settings = KafkaSettings.local(broker.bootstrap)
         try:
             created = ensure_topic(settings, TOPIC, partitions=cfg.topic.partitions, retention_hours=cfg.topic.retention_hours)
@@ -172,46 +258,103 @@ class LocalPipeline:
     # --- what the loop asks --------------------------------------------------------------
 
     def produced_offsets(self) -> dict[int, int]:
-        return dict(self.producer.stats.end_offsets) if self.producer is not None else {}
+        ps = self.producer.stats if self.producer is not None else {}
+        return {int(p): int(o) for p, o in (ps.get("end_offsets") or {}).items()}
+
+    def produced(self) -> int:
+        return int(self.producer.stats.get("produced", 0)) if self.producer is not None else 0
+
+    def lake_events(self) -> int:
+        return int(self.writer.stats.get("events_written", 0)) if self.writer is not None else 0
 
     def all_produced(self) -> bool:
-        ps = self.producer.stats if self.producer is not None else None
-        return self.opts.events is not None and ps is not None and ps.done and ps.produced >= self.opts.events
+        ps = self.producer.stats if self.producer is not None else {}
+        return self.opts.events is not None and bool(ps) and bool(ps.get("done")) and self.produced() >= self.opts.events
 
     def all_durable(self) -> bool:
         """True once --events N were produced and the writer committed past all of them."""
         if not self.all_produced() or self.writer is None:
             return False
-        committed = self.writer.writer.durable_offsets
-        return all(committed.get((TOPIC, p), 0) >= end for p, end in self.produced_offsets().items())
+        durable = {int(p): int(o) for p, o in (self.writer.stats.get("durable_offsets") or {}).items()}
+        return all(durable.get(p, 0) >= end for p, end in self.produced_offsets().items())
 
     def tick(self) -> None:
-        ws = self.writer.writer.stats if self.writer is not None else None
-        if ws is not None and not self._first_object_reported and ws.first_object_at is not None:
+        ws = self.writer.stats if self.writer is not None else {}
+        if not self._first_object_reported and ws.get("objects_written"):
             self._first_object_reported = True
-            log.info("cold start to first lake object: %.1f s", ws.first_object_at - self.cold_start_at)
-        if self.writer is not None and self.all_produced():
+            log.info("cold start to first lake object: %.1f s", time.monotonic() - self.cold_start_at)
+        if self.writer is not None and not self._drain_sent and self.all_produced():
             # All N are in Kafka: flush once they are read, as a shutdown would.
-            self.writer.writer.drain({(TOPIC, p): end for p, end in self.produced_offsets().items()})
+            self._drain_sent = True
+            self.writer.send({"cmd": "drain", "to": self.produced_offsets()})
+        now = time.monotonic()
+        progress = (self.produced(), self.lake_events())
+        if progress != self._progress:
+            self._progress, self._progress_at = progress, now
+        deadline = self.deadline_s()
+        if deadline is not None and self.started_at is not None and now - self.started_at > deadline and not self.all_durable():
+            self.deadline_error = (
+                f"--events {self.opts.events:,}: only {self.lake_events():,} events reached the lake within {deadline:.0f} s"
+                f" ({self.stall_cause() or 'still moving, too slowly'})"
+            )
+            raise _DeadlinePassed(f"{self.deadline_error} (see {self.log_path})")
+
+    def deadline_s(self) -> float | None:
+        o = self.opts
+        if o.deadline_s is not None:
+            return o.deadline_s
+        if o.events is None:
+            return None
+        if o.rate:
+            return DEADLINE_BASE_S + 2 * o.events / o.rate
+        return DEADLINE_BASE_S + o.events / DEADLINE_MIN_RATE
+
+    def stalled_for(self) -> float:
+        if self.started_at is None or self.all_durable():
+            return 0.0
+        return time.monotonic() - self._progress_at
+
+    def stall_cause(self) -> str | None:
+        ws = self.writer.stats if self.writer is not None else {}
+        if ws.get("unassigned_for_s"):
+            return f"the lake writer has had no partitions for {ws['unassigned_for_s']:.0f} s"
+        if self.stalled_for() < STALL_AFTER_S:
+            return None
+        if self.opts.events is not None and self.all_produced():
+            return "all events are in Kafka; the lake writer is not writing them"
+        ps = self.producer.stats if self.producer is not None else {}
+        if ps.get("last_error"):
+            return f"the producer's deliveries fail: {ps['last_error']}"
+        return "nothing is produced or written"
 
     def status(self) -> str:
         if self.producer is None:
             return "starting"
-        ps = self.producer.stats
         now = time.monotonic()
-        last_t, last_n = self._last_status or (ps.started_at, 0)
-        rate = (ps.produced - last_n) / max(1e-6, now - last_t)
-        self._last_status = (now, ps.produced)
-        parts = [f"produced {ps.produced:,} ({rate:,.0f}/s)"]
+        produced = self.produced()
+        last_t, last_n = self._last_status or (self.started_at or now, 0)
+        rate = (produced - last_n) / max(1e-6, now - last_t)
+        self._last_status = (now, produced)
+        parts = []
+        n = self.opts.events
+        if n:
+            done = min(1.0, self.lake_events() / n)
+            filled = int(done * 20)
+            parts.append(f"[{'#' * filled}{'.' * (20 - filled)}] {done * 100:3.0f}%")
+        parts.append(f"produced {produced:,} ({rate:,.0f}/s)")
         if self.writer is not None:
-            ws = self.writer.writer.stats
+            ws = self.writer.stats
+            lag = ws.get("lag")
             parts += [
-                f"lag {ws.lag if ws.lag is not None else '?'}",
-                f"lake {ws.events_written:,} events in {ws.objects_written} objects",
-                f"errors {ws.errors_written}",
+                f"lag {lag:,}" if isinstance(lag, int) else "lag ?",
+                f"lake {ws.get('events_written', 0):,} events in {ws.get('objects_written', 0)} objects",
+                f"errors {ws.get('errors_written', 0)}",
             ]
-        if self.server is not None and self.server.url:
-            parts.append(self.server.url)
+        cause = self.stall_cause()
+        if cause is not None:
+            parts.append(f"STALLED {self.stalled_for():.0f} s: {cause}")
+        if self.url:
+            parts.append(self.url)
         return " | ".join(parts)
 
     # --- the end -------------------------------------------------------------------------
@@ -224,12 +367,16 @@ class LocalPipeline:
             return 0
         interrupted = self.opts.events is not None and not self.all_durable()
         if interrupted:
-            written = self.writer.writer.stats.events_written if self.writer is not None else 0
-            self.console.say(f"interrupted: {written:,} of {self.opts.events:,} events are in the lake "
-                             "(the rest stay in Kafka; the next run writes them)")
+            self.console.say(f"interrupted: {self.lake_events():,} of {self.opts.events:,} events are in the lake "
+                             "(this run's group stops here; a later run does not write the rest)")
         if outcome.reason == OUTPUT_CLOSED:
             return 128 + signal.SIGPIPE  # as a shell reports a writer whose pipe closed
         if outcome.signum == signal.SIGHUP:
             return 128 + signal.SIGHUP  # the terminal went away: not the way a run is meant to end
         # Ctrl-C or SIGTERM: the way an endless run ends; with --events N, before all N are in
         return EXIT_INTERRUPTED if interrupted else 0
+
+
+class _DeadlinePassed(CliError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, exit_code=1)

@@ -13,6 +13,29 @@ Durability: each object is written to a temp name, fsynced, renamed and its fold
 fsynced; only THEN are the Kafka offsets committed. A crash at any point loses nothing;
 it can only re-deliver records whose offsets were not committed yet (at-least-once).
 
+The hot path (about 7 CPU-us per event on this 2-core machine, against about 45 with
+kafka-python, orjson and gzip level 6):
+- librdkafka (confluent-kafka) reads in batches of up to 10,000 records;
+- the schema check is one msgspec decode into a Struct (lake.fast_check); only a record it
+  rejects goes through lake.check_record, which says why;
+- each object is compressed with zlib-ng at lake.GZIP_LEVEL (the level is measured there).
+
+Two ways to read, chosen by the caller:
+- `start_offsets` given (`local --events N`): the writer assigns itself every partition
+  at those offsets (the topic's end when the run started) and commits under its own
+  group. No group membership, so no rebalance can leave it without partitions, and
+  nothing an earlier run left in the topic reaches this run's lake;
+- otherwise it subscribes in group `acme-lake-writer` (static member `instance_id`) and
+  resumes from the committed offsets, as Firehose resumes its source; with `resume` and
+  `start_offsets`, a partition the group never committed starts at `start_offsets` (as a
+  new Firehose stream reads from the time it became active), else at the earliest offset.
+
+It never hangs silently: a subscribed writer with no partitions for `assign_timeout_s`
+rejoins once, and after another `assign_timeout_s` fails with WriterStalled, one line that
+names the cause (the topic is missing, or the group's other members hold every
+partition); a writer fenced out of its group (another member took its instance id) fails
+at once with WriterStalled too.
+
 Run alone (the fault tests kill -9 it): python -m acme_telemetry.local.writer --help
 """
 
@@ -33,7 +56,7 @@ from typing import Any
 import orjson
 
 from acme_telemetry import lake
-from acme_telemetry.kafka import KafkaSettings, make_consumer
+from acme_telemetry.kafka import KafkaSettings
 from acme_telemetry.schema import TOPIC
 from acme_telemetry.settings import EMBEDDED
 
@@ -41,6 +64,12 @@ log = logging.getLogger(__name__)
 
 GROUP_ID = "acme-lake-writer"
 MB = 1024 * 1024
+CONSUME_BATCH = 10_000
+ASSIGN_TIMEOUT_S = 15.0
+
+
+class WriterStalled(RuntimeError):
+    """The writer cannot read the topic (no partitions, fenced): the one-line cause."""
 
 
 @dataclass
@@ -52,11 +81,14 @@ class WriterStats:
     objects_written: int = 0
     error_objects_written: int = 0
     bytes_written: int = 0  # compressed bytes of telemetry objects
+    bytes_in: int = 0  # uncompressed bytes of the telemetry lines written
     flushes: int = 0
     commit_failures: int = 0
     buffered: int = 0
     lag: int | None = None  # records in the topic not yet durable in the lake
     distinct_events: int = 0  # distinct event_ids written, when tracked
+    assigned: int = 0  # partitions this writer reads now
+    unassigned_for_s: float = 0.0  # how long it has had no partitions (0 while it has some)
     started_at: float = field(default_factory=time.monotonic)
     first_object_at: float | None = None  # monotonic time of the first durable object
 
@@ -64,12 +96,29 @@ class WriterStats:
         return dict(self.__dict__)
 
 
-def _tp_key(tp: Any) -> tuple[str, int]:
-    return (tp.topic, tp.partition)
+def confluent_consumer_config(settings: KafkaSettings, group_id: str, **overrides: Any) -> dict[str, Any]:
+    """librdkafka consumer settings: manual commits, earliest, read_committed, batched fetches."""
+    if settings.security_protocol != "PLAINTEXT":
+        raise ValueError("the confluent-kafka stand-ins are for the embedded broker (PLAINTEXT)")
+    return {
+        "bootstrap.servers": settings.bootstrap_servers,
+        "client.id": settings.client_id,
+        "group.id": group_id,
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",
+        "isolation.level": "read_committed",
+        "session.timeout.ms": 10_000,
+        "heartbeat.interval.ms": 2_000,
+        "fetch.wait.max.ms": 100,
+        "queued.max.messages.kbytes": 64 * 1024,
+        "topic.metadata.refresh.interval.ms": 5_000,
+        **overrides,
+    }
 
 
 class LakeWriter:
-    """Consume `topic` in group `group_id` and write the lake under `lake_dir`."""
+    """Consume `topic` (group `group_id`) and write the lake under `lake_dir`."""
 
     def __init__(
         self,
@@ -84,6 +133,9 @@ class LakeWriter:
         track_event_ids: bool = False,
         on_flush: Callable[[WriterStats], None] | None = None,
         consumer_overrides: dict[str, Any] | None = None,
+        start_offsets: dict[int, int] | None = None,
+        resume: bool = False,
+        assign_timeout_s: float = ASSIGN_TIMEOUT_S,
     ):
         if buffer_interval_s < 0:
             raise ValueError(f"buffer_interval_s must be >= 0, got {buffer_interval_s}")
@@ -98,6 +150,9 @@ class LakeWriter:
         self.buffer_bytes = int(buffer_size_mb * MB)
         self.on_flush = on_flush
         self.consumer_overrides = consumer_overrides or {}
+        self.start_offsets = dict(start_offsets) if start_offsets is not None else None
+        self.resume = resume
+        self.assign_timeout_s = assign_timeout_s
         self.stats = WriterStats()
         self.event_ids: set[str] | None = set() if track_event_ids else None
         # (topic, partition) -> next offset whose records are all durable in the lake
@@ -107,6 +162,11 @@ class LakeWriter:
         self._drain_to: dict[tuple[str, int], int] | None = None
         self._consumer: Any = None
         self._lock = threading.Lock()
+        self._assignment: set[int] = set()
+        self._unassigned_since: float | None = time.monotonic()
+        self._rejoined = False
+        self._fatal: str | None = None
+        self._first_offset: dict[int, int] = {}  # partition -> first offset read (lag before any flush)
         self._reset_buffer()
 
     # --- buffer -------------------------------------------------------------------------
@@ -123,32 +183,35 @@ class LakeWriter:
         self._started: float | None = None
         self.stats.buffered = 0
 
-    def _add(self, rec: Any) -> None:
-        arrival_ms = rec.timestamp if rec.timestamp and rec.timestamp > 0 else int(time.time() * 1000)
-        value = rec.value
-        event, reason, detail = lake.check_record(value)
-        if event is not None:
-            line = value if (b"\n" not in value and b"\r" not in value) else orjson.dumps(event)
+    def _add(self, topic: str, partition: int, offset: int, value: bytes | None, key: bytes | None, ts_ms: int) -> None:
+        arrival_ms = ts_ms if ts_ms > 0 else int(time.time() * 1000)
+        event_id = lake.fast_check(value) if value is not None else None
+        if event_id is not None:
+            assert value is not None
+            line = value if (b"\n" not in value and b"\r" not in value) else orjson.dumps(orjson.loads(value))
             self._lines.append(line)
             self._size += len(line) + 1
             if self.event_ids is not None:
-                self._ids.append(event["event_id"])
+                self._ids.append(event_id)
             if self._oldest_ms is None or arrival_ms < self._oldest_ms:
                 self._oldest_ms = arrival_ms
         else:
-            reason = reason or "unknown"
-            detail = detail or ""
+            _, reason, detail = lake.check_record(value)
+            reason = reason or lake.ERR_SCHEMA  # fast_check is stricter than check_record nowhere; be safe
+            detail = detail or "rejected by the schema check"
             err = lake.error_line(
-                value, reason, detail, arrival_ms, topic=rec.topic, partition=rec.partition, offset=rec.offset,
-                key=(rec.key or b"").decode("utf-8", "replace")[:200],
+                value, reason, detail, arrival_ms, topic=topic, partition=partition, offset=offset,
+                key=(key or b"").decode("utf-8", "replace")[:200],
             )
             self._errors.setdefault(reason, []).append(err)
             self._size += len(err) + 1
             self._n_errors += 1
             if reason not in self._errors_oldest_ms or arrival_ms < self._errors_oldest_ms[reason]:
                 self._errors_oldest_ms[reason] = arrival_ms
-            log.warning("record %s/%d@%d -> errors/%s: %s", rec.topic, rec.partition, rec.offset, reason, detail)
-        self._offsets[(rec.topic, rec.partition)] = rec.offset + 1
+            log.warning("record %s/%d@%d -> errors/%s: %s", topic, partition, offset, reason, detail)
+        self._offsets[(topic, partition)] = offset + 1
+        if partition not in self._first_offset:
+            self._first_offset[partition] = offset
         if self._started is None:
             self._started = time.monotonic()
         self.stats.records_in += 1
@@ -189,6 +252,7 @@ class LakeWriter:
                 path = lake.write_object(self.lake_dir, key, self._lines)
                 written_objects.append(path)
                 self.stats.bytes_written += path.stat().st_size
+                self.stats.bytes_in += self._size
             for reason, lines in self._errors.items():
                 arrival = datetime.fromtimestamp(self._errors_oldest_ms[reason] / 1000, tz=UTC)
                 key = lake.error_partition_path(reason, arrival) + lake.object_name(arrival)
@@ -220,108 +284,187 @@ class LakeWriter:
         return True
 
     def _commit(self, offsets: dict[tuple[str, int], int]) -> None:
-        from kafka import TopicPartition
-        from kafka.errors import CommitFailedError, KafkaError
-        from kafka.structs import OffsetAndMetadata
+        from confluent_kafka import KafkaException, TopicPartition
 
         if self._consumer is None:
             return
-        payload = {TopicPartition(t, p): OffsetAndMetadata(o, "", -1) for (t, p), o in offsets.items()}
+        payload = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
         for attempt in range(3):
             try:
-                self._consumer.commit(payload)
+                self._consumer.commit(offsets=payload, asynchronous=False)
                 return
-            except KafkaError as exc:
+            except KafkaException as exc:
                 # The objects are durable; an uncommitted offset only means re-delivery.
                 self.stats.commit_failures += 1
                 log.warning("offset commit failed (attempt %d): %r; records may be re-delivered", attempt + 1, exc)
-                if isinstance(exc, CommitFailedError):  # the group moved on: no retry helps
+                if not exc.args[0].retriable():  # the group moved on, or we were fenced: no retry helps
                     return
                 time.sleep(0.5)
 
-    # --- consumer loop ------------------------------------------------------------------
+    # --- consumer -----------------------------------------------------------------------
+
+    def _on_error(self, err: Any) -> None:
+        from confluent_kafka import KafkaError
+
+        if err.code() == KafkaError._FENCED or err.code() == KafkaError.FENCED_INSTANCE_ID:
+            self._fatal = (
+                f"the lake writer was fenced out of group {self.group_id}: another consumer joined with its "
+                f"group.instance.id {self.instance_id!r} (a second writer on this broker?)"
+            )
+        elif err.fatal():
+            self._fatal = f"the lake writer's Kafka client failed: {err.str()}"
+        else:
+            log.warning("kafka: %s", err.str())
 
     def _make_consumer(self) -> Any:
-        from kafka import ConsumerRebalanceListener
+        from confluent_kafka import Consumer, TopicPartition
 
-        writer = self
-
-        class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python is untyped
-            def on_partitions_revoked(self, revoked: Any) -> None:
-                # Hand partitions over with nothing pending, so the next owner starts
-                # exactly where our durable objects end.
-                try:
-                    writer.flush()
-                except Exception:  # noqa: BLE001
-                    log.exception("flush on partition revocation failed; records will be re-delivered")
-
-            def on_partitions_assigned(self, assigned: Any) -> None:
-                log.info("assigned %s", sorted(_tp_key(tp) for tp in assigned))
-
-        overrides = {
-            "max_poll_records": 5000,
-            "session_timeout_ms": 10_000,
-            "heartbeat_interval_ms": 2_000,
-            "fetch_max_wait_ms": 200,
-            **self.consumer_overrides,
-        }
-        if self.instance_id:
-            overrides.setdefault("group_instance_id", self.instance_id)
-        consumer = make_consumer(self.settings, self.group_id, **overrides)
-        consumer.subscribe([self.topic], listener=_Listener())
+        overrides = dict(self.consumer_overrides)
+        if self.instance_id and (self.start_offsets is None or self.resume):
+            overrides.setdefault("group.instance.id", self.instance_id)
+        config = confluent_consumer_config(self.settings, self.group_id, **overrides)
+        config["error_cb"] = self._on_error
+        consumer = Consumer(config)
+        if self.start_offsets is not None and not self.resume:
+            tps = [TopicPartition(self.topic, p, o) for p, o in sorted(self.start_offsets.items())]
+            consumer.assign(tps)
+            self._assignment = set(self.start_offsets)
+            self._unassigned_since = None
+            log.info("assigned %s from offsets %s", self.topic, self.start_offsets)
+        else:
+            self._subscribe(consumer)
         return consumer
 
-    def _update_lag(self) -> None:
-        consumer = self._consumer
+    def _subscribe(self, consumer: Any) -> None:
+        writer = self
+
+        def on_assign(c: Any, partitions: list[Any]) -> None:
+            if writer.resume and writer.start_offsets is not None and partitions:
+                # Resume from the group's committed offsets; a partition the group never
+                # committed starts at `start_offsets` (Firehose's ReadFromTimestamp: by
+                # default the time the stream became active), not at the topic's beginning.
+                committed = c.committed(partitions, timeout=10)
+                for tp in committed:
+                    if tp.offset < 0 and tp.partition in writer.start_offsets:
+                        tp.offset = writer.start_offsets[tp.partition]
+                c.assign(committed)
+                partitions = committed
+            writer._assignment = {tp.partition for tp in partitions}
+            writer._unassigned_since = None if partitions else time.monotonic()
+            log.info("assigned %s", sorted((tp.topic, tp.partition) for tp in partitions))
+
+        def on_revoke(c: Any, partitions: list[Any]) -> None:
+            # Hand partitions over with nothing pending, so the next owner starts exactly
+            # where our durable objects end.
+            try:
+                writer.flush()
+            except Exception:  # noqa: BLE001
+                log.exception("flush on partition revocation failed; records will be re-delivered")
+            writer._assignment -= {tp.partition for tp in partitions}
+            if not writer._assignment:
+                writer._unassigned_since = time.monotonic()
+            log.info("revoked %s", sorted((tp.topic, tp.partition) for tp in partitions))
+
+        def on_lost(c: Any, partitions: list[Any]) -> None:
+            log.warning("lost %s (evicted from group %s)", sorted((tp.topic, tp.partition) for tp in partitions), writer.group_id)
+            writer._assignment -= {tp.partition for tp in partitions}
+            if not writer._assignment:
+                writer._unassigned_since = time.monotonic()
+
+        consumer.subscribe([self.topic], on_assign=on_assign, on_revoke=on_revoke, on_lost=on_lost)
+
+    def _check_assignment(self) -> None:
+        """Rejoin once after `assign_timeout_s` without partitions; fail after twice that."""
+        since = self._unassigned_since
+        if since is None:
+            self.stats.unassigned_for_s = 0.0
+            return
+        waited = time.monotonic() - since
+        self.stats.unassigned_for_s = waited
+        if waited < self.assign_timeout_s:
+            return
+        if not self._rejoined:
+            self._rejoined = True
+            log.warning("no partitions of %s for %.0f s; rejoining group %s", self.topic, waited, self.group_id)
+            self._consumer.unsubscribe()
+            self._subscribe(self._consumer)
+            self._unassigned_since = time.monotonic()
+            return
+        raise WriterStalled(f"the lake writer has had no partitions of {self.topic} for {waited:.0f} s: {self._why_unassigned()}")
+
+    def _why_unassigned(self) -> str:
         try:
-            assigned = consumer.assignment()
-            if not assigned:
-                return
-            ends = consumer.end_offsets(list(assigned), timeout_ms=2000)
-            lag = 0
-            for tp in assigned:
-                pos = self._offsets.get(_tp_key(tp))
-                if pos is None:
-                    pos = consumer.position(tp, timeout_ms=2000)
-                    # position is past what is buffered; nothing is buffered for tp here
-                lag += max(0, (ends.get(tp) or 0) - pos)
-            self.stats.lag = lag + self.stats.buffered
-        except Exception as exc:  # noqa: BLE001 - lag is informational
-            log.debug("lag unavailable: %r", exc)
+            md = self._consumer.list_topics(self.topic, timeout=3)
+            tmd = md.topics.get(self.topic)
+        except Exception as exc:  # noqa: BLE001 - the cause is then the broker itself
+            return f"Kafka at {self.settings.bootstrap_servers} does not answer ({exc!r})"
+        if tmd is None or tmd.error is not None:
+            return f"topic {self.topic} does not exist on {self.settings.bootstrap_servers} ({tmd.error.str() if tmd else 'no metadata'})"
+        return (
+            f"group {self.group_id} gives all {len(tmd.partitions)} partitions to other members "
+            "(another writer in the same group?)"
+        )
+
+    def _update_lag(self) -> None:
+        from confluent_kafka import TopicPartition
+
+        lag = 0
+        for p in self._assignment:
+            try:
+                _, hi = self._consumer.get_watermark_offsets(TopicPartition(self.topic, p), cached=True)
+            except Exception:  # noqa: BLE001 - lag is informational
+                continue
+            if hi < 0:
+                continue
+            done = self.durable_offsets.get((self.topic, p))
+            if done is None:
+                done = self._first_offset.get(p)
+                if done is None and self.start_offsets is not None:
+                    done = self.start_offsets.get(p)
+            lag += max(0, hi - (done if done is not None else hi))
+        self.stats.lag = lag
+        self.stats.assigned = len(self._assignment)
 
     def run(self, stop: threading.Event, *, until_events: int | None = None) -> WriterStats:
         """Consume until `stop` is set (or `until_events` distinct/written events are durable)."""
         removed = lake.remove_partial_objects(self.lake_dir) if self.lake_dir.exists() else 0
         if removed:
             log.info("removed %d partial object(s) left by a crashed writer", removed)
-        self._consumer = self._make_consumer()
+        self._consumer = consumer = self._make_consumer()
         last_lag = 0.0
+        add = self._add
         try:
             while not stop.is_set():
-                timeout_ms = 500
+                timeout = 0.2
                 if self._started is not None:
                     left = self.buffer_interval_s - (time.monotonic() - self._started)
-                    timeout_ms = int(max(0, min(500, left * 1000)))
-                batches = self._consumer.poll(timeout_ms=timeout_ms)
-                for records in batches.values():
-                    for rec in records:
-                        self._add(rec)
-                        if self._size >= self.buffer_bytes:
-                            self.flush()
+                    timeout = max(0.0, min(0.2, left))
+                for msg in consumer.consume(CONSUME_BATCH, timeout):
+                    err = msg.error()
+                    if err is not None:
+                        self._on_error(err)
+                        continue
+                    add(msg.topic(), msg.partition(), msg.offset(), msg.value(), msg.key(), msg.timestamp()[1])
+                    if self._size >= self.buffer_bytes:
+                        self.flush()
+                if self._fatal is not None:
+                    raise WriterStalled(self._fatal)
                 if self._due():
                     self.flush()
                 now = time.monotonic()
                 if now - last_lag >= 1.0:
                     self._update_lag()
+                    self._check_assignment()
                     last_lag = now
                 if until_events is not None and self._written_target() >= until_events:
                     break
-            self.flush()
+            if self._fatal is None:
+                self.flush()
             self._update_lag()
         finally:
-            consumer, self._consumer = self._consumer, None
+            self._consumer = None
             try:
-                consumer.close(autocommit=False)
+                consumer.close()
             except Exception:  # noqa: BLE001
                 log.exception("closing the consumer failed")
         return self.stats
@@ -342,22 +485,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--buffer-size-mb", type=float, default=cfg.firehose.buffer_size_mb, metavar="MB")
     p.add_argument("--topic", default=TOPIC)
     p.add_argument("--group", default=GROUP_ID)
+    p.add_argument("--assign-timeout", type=float, default=ASSIGN_TIMEOUT_S, metavar="S",
+                   help="fail after twice this long without partitions (one rejoin in between)")
     p.add_argument("--log-file", type=Path)
     args = p.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         filename=args.log_file, force=True,
     )
-    logging.getLogger("kafka").setLevel(logging.WARNING)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     writer = LakeWriter(
         KafkaSettings.local(args.bootstrap_servers), args.lake,
         buffer_interval_s=args.buffer_interval, buffer_size_mb=args.buffer_size_mb, topic=args.topic,
-        group_id=args.group, instance_id=f"{args.group}-1",
+        group_id=args.group, instance_id=f"{args.group}-1", assign_timeout_s=args.assign_timeout,
     )
-    stats = writer.run(stop)
+    try:
+        stats = writer.run(stop)
+    except WriterStalled as exc:
+        print(f"lake writer: {exc}", file=sys.stderr)
+        return 1
     print(orjson.dumps(stats.as_dict()).decode(), file=sys.stderr)
     return 0
 
