@@ -4,10 +4,15 @@ Every message is a JSON object with `type` and `v` (the protocol version), at mo
 MAX_MESSAGE_BYTES (API Gateway's 32 KB frame limit), and never carries a PII field
 (schema.PII_FIELDS). Clients ignore unknown types and fields.
 
-Types (v1):
-- `kpi`:   one KPI snapshot per window: the dict from acme_telemetry.kpis, as is.
+Types (v2; docs/protocol.md):
+- `kpi`:   the mergeable KPI state of one window, or of one part of it
+           (acme_telemetry.kpis.WindowState.wire(), plus an optional `part` id). A reader
+           merges the parts of a window key; a repeated part id replaces the earlier one.
 - `feed`:  recent notable events (errors, long rebuffers), PII-free.
-- `hello`: sent once on connect: server name and the window length.
+- `hello`: sent once on connect: server name, window length, heartbeat, rolling span.
+
+v1 (before the mergeable state) sent derived figures per window only; the page still
+reads v1 messages during a rolling deploy (docs/protocol.md, "Versions").
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import orjson
 
 from acme_telemetry.schema import PII_FIELDS
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 MAX_MESSAGE_BYTES = 32 * 1024
 
 # Event fields a feed item may carry: what an operator needs, nothing that identifies a viewer.
@@ -35,6 +40,8 @@ FEED_FIELDS = (
     "fatal",
     "rebuffer_duration_ms",
     "title_type",
+    "cdn",
+    "isp",
 )
 
 
@@ -71,9 +78,31 @@ def encode(message: dict[str, Any]) -> bytes:
     return data
 
 
-def kpi_message(snapshot: dict[str, Any]) -> dict[str, Any]:
-    """Wrap a KPI snapshot (acme_telemetry.kpis) as a `kpi` message."""
-    return {"type": "kpi", "v": PROTOCOL_VERSION, **snapshot}
+def kpi_message(snapshot: dict[str, Any], part: str | None = None) -> dict[str, Any]:
+    """Wrap a KPI state (acme_telemetry.kpis.WindowState.wire()) as a `kpi` message; `part`
+    names a partial state (e.g. one Lambda batch), absent for a whole window."""
+    msg = {"type": "kpi", "v": PROTOCOL_VERSION, **snapshot}
+    if part is not None:
+        msg["part"] = part
+    return msg
+
+
+def kpi_frames(state: Any, part: str | None = None) -> list[bytes]:
+    """Encoded `kpi` messages for a kpis.WindowState: one, or, if that is over the frame
+    limit, the state cut into slice-disjoint parts ("<part>/1of3", ...) that merge back to it."""
+    try:
+        return [encode(kpi_message(state.wire(), part))]
+    except ProtocolError as exc:
+        if "bytes, over" not in str(exc):
+            raise
+    for n in range(2, 17):
+        pieces = state.split_slices(n)
+        try:
+            return [encode(kpi_message(p.wire(), f"{part or 'w'}/{i + 1}of{n}")) for i, p in enumerate(pieces)]
+        except ProtocolError as exc:
+            if "bytes, over" not in str(exc):
+                raise
+    raise ProtocolError("a KPI state does not fit in 16 frames")
 
 
 def feed_item(event: dict[str, Any]) -> dict[str, Any]:
@@ -87,5 +116,22 @@ def feed_message(events: Iterable[dict[str, Any]], limit: int = 50) -> dict[str,
     return {"type": "feed", "v": PROTOCOL_VERSION, "items": items[-limit:]}
 
 
-def hello_message(server: str, window_seconds: float) -> dict[str, Any]:
-    return {"type": "hello", "v": PROTOCOL_VERSION, "server": server, "window_seconds": window_seconds}
+def hello_message(
+    server: str,
+    window_seconds: float,
+    *,
+    heartbeat_ms: int = 10_000,
+    rolling_seconds: float = 60.0,
+    min_samples: int = 20,
+    min_audience: int = 20,
+) -> dict[str, Any]:
+    return {
+        "type": "hello",
+        "v": PROTOCOL_VERSION,
+        "server": server,
+        "window_seconds": window_seconds,
+        "heartbeat_ms": heartbeat_ms,
+        "rolling_seconds": rolling_seconds,
+        "min_samples": min_samples,
+        "min_audience": min_audience,
+    }

@@ -5,11 +5,17 @@ Events are grouped into tumbling event-time windows of `window_s` seconds
 the watermark is the smallest, over the partitions that are delivering, of the largest
 event time seen on that partition, minus `lateness_s` (so one partition running ahead of
 another does not close a window early). When nothing arrives for `idle_flush_s` seconds of
-wall clock, every open window closes. A closed window becomes one `kpi` message; an event
-for an already closed window is counted as late and dropped.
+wall clock, every open window closes. A closed window becomes one `kpi` message: its
+mergeable state (kpis.WindowState.wire(), protocol v2), cut into slice-disjoint parts only
+if it would exceed the 32 KB frame. An event for an already closed window is counted as
+late and goes into a late part of that window (`part` "late-N"), sent on the next tick:
+the page merges parts per window key, so a late event is counted, once, instead of lost.
 
-Notable events (errors, long rebuffers) are published as `feed` messages, PII-free
-(protocol.feed_item), at most once per `feed_every_s`.
+Concurrent viewers weigh each beat by the heartbeat interval (`heartbeat_ms`, the
+simulator's), see acme_telemetry.kpis.
+
+Notable events (kpis.is_notable: errors, long rebuffers) are published as `feed` messages,
+PII-free (protocol.feed_item), at most once per `feed_every_s`.
 
 The sink is anything with publish_threadsafe(data: bytes, kind: str), e.g. local.hub.Hub.
 """
@@ -26,7 +32,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from acme_telemetry import protocol
+from acme_telemetry import kpis, protocol
 from acme_telemetry.kafka import KafkaSettings, make_consumer
 from acme_telemetry.schema import TOPIC
 from acme_telemetry.times import EPOCH, parse_datetime
@@ -34,18 +40,14 @@ from acme_telemetry.times import EPOCH, parse_datetime
 log = logging.getLogger(__name__)
 
 GROUP_ID = "acme-dashboard"
-LONG_REBUFFER_MS = 2000
+LONG_REBUFFER_MS = kpis.LONG_REBUFFER_MS
 
 
 class Sink(Protocol):
     def publish_threadsafe(self, data: bytes, kind: str) -> None: ...
 
 
-def is_notable(event: dict[str, Any]) -> bool:
-    et = event.get("event_type")
-    if et == "error" or event.get("fatal") is True:
-        return True
-    return et == "rebuffer_end" and (event.get("rebuffer_duration_ms") or 0) >= LONG_REBUFFER_MS
+is_notable = kpis.is_notable
 
 
 class KpiAggregator:
@@ -62,14 +64,15 @@ class KpiAggregator:
         partition_idle_s: float = 3.0,
         feed_every_s: float = 1.0,
         window_factory: Callable[[datetime, datetime], Any] | None = None,
+        heartbeat_ms: int = kpis.DEFAULT_HEARTBEAT_MS,
         now: Callable[[], float] = time.monotonic,
     ):
         if window_s <= 0:
             raise ValueError(f"window_s must be > 0, got {window_s}")
         if window_factory is None:
-            from acme_telemetry.kpis import KpiWindow
 
-            window_factory = KpiWindow
+            def window_factory(start: datetime, end: datetime) -> Any:
+                return kpis.KpiWindow(start, end, heartbeat_ms)
         self.emit = emit
         self.window = timedelta(seconds=window_s)
         self.lateness = timedelta(seconds=lateness_s)
@@ -79,6 +82,8 @@ class KpiAggregator:
         self.window_factory = window_factory
         self.now = now
         self.open: dict[datetime, Any] = {}
+        self.late_open: dict[datetime, Any] = {}  # late events per closed window, sent as parts
+        self._late_parts = 0
         self.closed_until: datetime | None = None  # every window ending at or before this is closed
         self.partition_max: dict[Any, datetime | None] = {}  # None: assigned, nothing read yet
         self.partition_seen: dict[Any, float] = {}
@@ -104,6 +109,10 @@ class KpiAggregator:
         start = self._window_start(t)
         if self.closed_until is not None and start + self.window <= self.closed_until:
             self.late += 1
+            win = self.late_open.get(start)
+            if win is None:
+                win = self.late_open[start] = self.window_factory(start, start + self.window)
+            win.add(event)
             return
         win = self.open.get(start)
         if win is None:
@@ -151,6 +160,7 @@ class KpiAggregator:
             if idle or (wm is not None and end <= wm):
                 self._close(start)
                 n += 1
+        n += self._flush_late()
         if self._feed_dirty and self.now() - self._last_feed >= self.feed_every_s:
             self.flush_feed()
         return n
@@ -160,13 +170,28 @@ class KpiAggregator:
         end = start + self.window
         if self.closed_until is None or end > self.closed_until:
             self.closed_until = end
+        if self._send(win, None, start):
+            self.windows_emitted += 1
+
+    def _flush_late(self) -> int:
+        n = 0
+        for start in sorted(self.late_open):
+            self._late_parts += 1
+            n += self._send(self.late_open.pop(start), f"late-{self._late_parts}", start)
+        return n
+
+    def _send(self, win: Any, part: str | None, start: datetime) -> bool:
         try:
-            data = protocol.encode(protocol.kpi_message(win.snapshot()))
+            if isinstance(win, kpis.WindowState):
+                frames = protocol.kpi_frames(win, part)
+            else:  # a test's window: snapshot() is the message body
+                frames = [protocol.encode(protocol.kpi_message(win.snapshot(), part))]
         except protocol.ProtocolError:
             log.exception("KPI window %s could not be encoded; skipped", start.isoformat())
-            return
-        self.windows_emitted += 1
-        self.emit(data, "kpi")
+            return False
+        for data in frames:
+            self.emit(data, "kpi")
+        return True
 
     def flush_feed(self) -> None:
         if not self.notable:
@@ -178,6 +203,7 @@ class KpiAggregator:
     def close_all(self) -> None:
         for start in sorted(self.open):
             self._close(start)
+        self._flush_late()
         if self._feed_dirty:
             self.flush_feed()
 

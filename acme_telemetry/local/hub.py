@@ -14,7 +14,8 @@ Guarantees:
   disconnected.
 - A newly connected page gets `hello`, then the `kpi` messages of the last
   `retain_seconds` (by window_end, so a replayed or accelerated stream keeps the right
-  span), then the latest `feed`, then live messages, in order.
+  span; every part of a window is kept), then the latest `feed`, then live messages, in
+  order.
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ class Hub:
         max_retained: int = 2000,
         queue_size: int = 32,
         send_timeout: float = 10.0,
+        heartbeat_ms: int = 10_000,
+        rolling_seconds: float = 60.0,
     ) -> None:
         if window_seconds <= 0:
             raise ValueError(f"window_seconds must be > 0, got {window_seconds!r}")
@@ -71,12 +74,16 @@ class Hub:
             raise ValueError(f"queue_size must be >= 1, got {queue_size!r}")
         if send_timeout <= 0:
             raise ValueError(f"send_timeout must be > 0, got {send_timeout!r}")
+        if rolling_seconds < window_seconds:
+            raise ValueError(f"rolling_seconds must be at least window_seconds ({window_seconds}), got {rolling_seconds!r}")
         self.window_seconds = window_seconds
+        self.heartbeat_ms = heartbeat_ms
+        self.rolling_seconds = rolling_seconds
         self.server = server
         self.retain = timedelta(seconds=retain_seconds)
         self.queue_size = queue_size
         self.send_timeout = send_timeout
-        self.hello = encode(hello_message(server, window_seconds))
+        self.hello = encode(hello_message(server, window_seconds, heartbeat_ms=heartbeat_ms, rolling_seconds=rolling_seconds))
         self.loop: asyncio.AbstractEventLoop | None = None
         self._clients: dict[Any, Client] = {}
         # (window_end or None, data) of recent kpi messages, oldest first.

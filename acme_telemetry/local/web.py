@@ -124,7 +124,16 @@ async def serve(
     static_dir = _find_static_dir(Path(static_dir))
     if not (static_dir / "index.html").is_file():
         log.warning("dashboard page not built (%s missing): run `node dashboard/build.mjs`", static_dir / "index.html")
-    config = page_config if page_config is not None else {"windowSeconds": hub.window_seconds, "environment": "local"}
+    config = (
+        page_config
+        if page_config is not None
+        else {
+            "windowSeconds": hub.window_seconds,
+            "rollingSeconds": hub.rolling_seconds,
+            "heartbeatMs": hub.heartbeat_ms,
+            "environment": "local",
+        }
+    )
     config_body = orjson.dumps(config)
     hub.bind()
 

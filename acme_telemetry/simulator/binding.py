@@ -175,13 +175,14 @@ def _init_tables(lib: ctypes.CDLL) -> None:
 class Session:
     """Identity and slices of one session (what GroundTruth needs), fixed for its whole life."""
 
-    __slots__ = ("uid", "start", "key", "device_type", "connection_type", "state")
+    __slots__ = ("uid", "start", "key", "device_type", "connection_type", "state", "cdn", "isp")
 
     def __init__(self, uid: int, start: int, facts: SessionFacts) -> None:
         self.uid = uid
         self.start = start
         self.key = facts.session_id.encode()
         self.device_type, self.connection_type, self.state = facts.device_type, facts.connection_type, facts.state
+        self.cdn, self.isp = facts.cdn, facts.isp
 
 
 class Sim:
@@ -284,19 +285,22 @@ class Sim:
     def text(self, start: int, end: int) -> bytes:
         return ctypes.string_at(self.lib.k_out(self.h) + start, end - start)
 
-    def facts(self, ev: npt.NDArray[np.void]) -> list[tuple[Session, Fact]]:
-        """(session, fact) per event, as GroundTruth.observe takes them."""
-        names = ("slot", "etype", "played_d", "stall_d", "prev_rung", "startup", "vsf", "fatal", "started")
+    def facts(self, ev: npt.NDArray[np.void]) -> list[tuple[Session, int, Fact]]:
+        """(session, timestamp ms, fact) per event, as GroundTruth.observe takes them."""
+        names = ("slot", "ts", "etype", "played_d", "stall_d", "prev_rung", "startup", "vsf", "fatal", "started")
         sessions = self.sessions
         ladder, quality = model.LADDER_KBPS, model.QUALITY_B
         e_first, e_error, e_stop = model.E_FIRST_FRAME, model.E_ERROR, model.E_STOP
-        out: list[tuple[Session, Fact]] = []
-        for slot, etype, played_d, stall_d, prev_rung, startup, vsf, fatal, started in zip(*(ev[k].tolist() for k in names), strict=True):
+        out: list[tuple[Session, int, Fact]] = []
+        for slot, ts, etype, played_d, stall_d, prev_rung, startup, vsf, fatal, started in zip(
+            *(ev[k].tolist() for k in names), strict=True
+        ):
             sess = sessions[slot]
             assert sess is not None
             out.append(
                 (
                     sess,
+                    ts,
                     (
                         etype,
                         played_d,

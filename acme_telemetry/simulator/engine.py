@@ -189,8 +189,8 @@ def _chunks(config: SimConfig, ws: int, we: float, n: int | None, truth: GroundT
     for sim, n_chunk in _raw(config, ws, we, truth is not None):
         m = left if 0 < left < n_chunk else n_chunk
         if truth is not None:
-            for sess, fact in sim.facts(sim.events(n_chunk, m)):
-                truth.observe(sess, 0, fact)
+            for sess, ts, fact in sim.facts(sim.events(n_chunk, m)):
+                truth.observe(sess, ts, fact)
         offs = sim.offsets(m).tolist()
         slots = sim.slots(n_chunk)[:m].tolist()
         keys = sim.keys

@@ -75,7 +75,7 @@ def test_a_silent_partition_stops_holding_after_partition_idle_s():
     assert [m["n"] for m in kpis(emitted)] == [2]
 
 
-def test_an_event_for_a_closed_window_is_counted_late_and_dropped():
+def test_an_event_for_a_closed_window_is_counted_late_and_sent_as_a_part_of_that_window():
     clock = Clock()
     agg, emitted = make(clock)
     agg.expect_partitions([0])
@@ -86,4 +86,35 @@ def test_an_event_for_a_closed_window_is_counted_late_and_dropped():
     agg.add(ev(2), partition=0)
     assert agg.late == 1
     agg.close_all()
-    assert [m["n"] for m in kpis(emitted)] == [1, 1]
+    got = kpis(emitted)
+    # the whole first window, then the late part of it (the page merges parts per window
+    # key), then the second window; a late event is neither lost nor counted in another window
+    assert [(m["window_start"][-14:-6], m["n"], m.get("part")) for m in got] == [
+        ("15:00:00", 1, None), ("15:00:05", 1, None), ("15:00:00", 1, "late-1")]
+    assert agg.windows_emitted == 2
+
+
+def _heartbeat(ts_s: float, sid: str) -> dict:
+    e = ev(ts_s)
+    e.update(session_id=sid, video_started=True, played_ms=1000, stalled_ms=0, played_bitrate_kbps=3000,
+             device_type="tv", connection_type="wifi", state="CA", cdn="fastly", isp="Comcast")
+    return e
+
+
+def test_the_default_windows_are_mergeable_kpi_states_with_the_heartbeat_weight():
+    from acme_telemetry import kpis as core
+
+    clock = Clock()
+    emitted: list[tuple[bytes, str]] = []
+    agg = KpiAggregator(lambda d, k: emitted.append((d, k)), window_s=5, lateness_s=0, idle_flush_s=30, heartbeat_ms=10_000,
+                        now=clock)
+    agg.expect_partitions([0])
+    for i in range(10):  # 10 sessions beat once in [0, 5): with 10 s heartbeats that is 20 viewers' worth of 5 s
+        agg.add(_heartbeat(0.1 * i, f"s{i}"), partition=0)
+    agg.add(_heartbeat(6, "s0"), partition=0)
+    agg.tick()
+    (msg,) = kpis(emitted)
+    assert msg["v"] == 2 and msg["heartbeat_ms"] == 10_000
+    state = core.WindowState.from_wire(msg)
+    assert state.overall.beats == 10 and state.kpis()["concurrent_viewers"] == 20.0
+    assert set(state.by) >= {"cdn", "isp"} and state.by["cdn"]["fastly"].events == 10
