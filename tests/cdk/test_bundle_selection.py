@@ -105,7 +105,7 @@ def test_an_edit_redeploys_exactly_the_functions_that_import_the_file(tmp_path, 
     monkeypatch.setattr(pf, "LAMBDAS_DIR", tmp_path / "lambdas")
 
     def hashes() -> dict[str, str]:
-        return {name: pf.asset_hash(tmp_path / "lambdas" / name) for name in FUNCTIONS}
+        return {name: pf.asset_hash(tmp_path / "lambdas" / name, "arm64") for name in FUNCTIONS}
 
     def touch(rel: str) -> None:
         path = tmp_path / rel
@@ -116,7 +116,9 @@ def test_an_edit_redeploys_exactly_the_functions_that_import_the_file(tmp_path, 
     touch("acme_telemetry/local/web.py")
     assert hashes() == before  # the local web server is in no bundle
 
-    touch("acme_telemetry/kpis.py")  # only the KPI consumer computes KPIs
+    kpis = pf._module_file("acme_telemetry.kpis")  # a module or a package
+    assert kpis is not None
+    touch(kpis.relative_to(tmp_path).as_posix())  # only the KPI consumer computes KPIs
     after = hashes()
     assert {n for n in FUNCTIONS if after[n] != before[n]} == {"consumer"}
 
@@ -136,9 +138,17 @@ def test_an_edit_redeploys_exactly_the_functions_that_import_the_file(tmp_path, 
     assert {n for n in FUNCTIONS if after[n] != before[n]} == {"ws_connect"}
 
 
-def test_the_docker_fallback_copies_the_same_files():
+@pytest.mark.parametrize("architecture", sorted(pf.ARCHITECTURES))
+def test_the_docker_fallback_copies_the_same_files(architecture):
+    a = pf.ARCHITECTURES[architecture]
     for name in FUNCTIONS:
-        command = pf.docker_command(ROOT / "lambdas" / name)[2]
+        command = pf.docker_command(ROOT / "lambdas" / name, architecture)[2]
         for f in pf.first_party_files(ROOT / "lambdas" / name):
             assert f" {f.relative_to(ROOT).as_posix()}" in command, (name, f)
         assert "cp -r acme_telemetry" not in command
+        # the function's wheels, whatever machine the image runs on
+        assert all(f"--platform {tag}" in command for tag in a.platforms) and "--only-binary=:all:" in command, command
+        other = next(o for o in pf.ARCHITECTURES.values() if o is not a)
+        assert not any(tag in command for tag in other.platforms), command
+    kernel_step = pf.docker_command(ROOT / "lambdas" / "generator", architecture)[2]
+    assert f"-target {a.kernel_target} " in kernel_step and pf.kernel.library_name(a.kernel_target) in kernel_step

@@ -84,35 +84,36 @@ def test_asset_hash_follows_requirements_core_and_bundler(tmp_path, monkeypatch)
     (core / "__init__.py").write_text("")
     (core / "kpis.py").write_text("X = 1\n")
     monkeypatch.setattr(pf, "ROOT", tmp_path)
-    h0 = pf.asset_hash(fn)
-    assert pf.asset_hash(fn) == h0  # stable
+    h0 = pf.asset_hash(fn, "x86_64")
+    assert pf.asset_hash(fn, "x86_64") == h0  # stable
     (fn / "requirements.txt").write_text("orjson==3.12.0\n")
-    h1 = pf.asset_hash(fn)
+    h1 = pf.asset_hash(fn, "x86_64")
     assert h1 != h0
     (core / "kpis.py").write_text("X = 2\n")  # a core module the handler imports
-    h2 = pf.asset_hash(fn)
+    h2 = pf.asset_hash(fn, "x86_64")
     assert h2 != h1
     (core / "web.py").write_text("PORT = 8000\n")  # one it does not
-    assert pf.asset_hash(fn) == h2
+    assert pf.asset_hash(fn, "x86_64") == h2
     bundler_copy = tmp_path / "python_function.py"
     bundler_copy.write_text(Path(pf.__file__).read_text() + "\n# changed bundler\n")
     monkeypatch.setattr(pf, "__file__", str(bundler_copy))
-    assert pf.asset_hash(fn) != h2
+    assert pf.asset_hash(fn, "x86_64") != h2
 
 
-def test_pip_bundle_is_manylinux_and_runtime_sdk_free(tmp_path, monkeypatch):
+@pytest.mark.parametrize("architecture, machine", [("x86_64", "x86_64"), ("arm64", "aarch64")])
+def test_pip_bundle_is_manylinux_and_runtime_sdk_free(architecture, machine, tmp_path):
     from data_stack.constructs import python_function as pf
 
     fn = ROOT / "lambdas" / "producer"
     out = tmp_path / "out"
     out.mkdir()
-    pf.bundle(fn, out)
+    pf.bundle(fn, out, architecture)
     assert (out / "handler.py").is_file() and (out / "acme_telemetry" / "kafka.py").is_file()
     assert (out / "aws_lambda_powertools").is_dir() and (out / "kafka").is_dir()
     # only what the handler imports: no simulator (and its kernel), no local pipeline
     assert not (out / "acme_telemetry" / "simulator").exists() and not (out / "acme_telemetry" / "local").exists()
     orjson_so = list((out / "orjson").glob("*.so"))
-    assert orjson_so and all("x86_64" in p.name and "cpython-312" in p.name for p in orjson_so)
+    assert orjson_so and all(f"{machine}-linux-gnu" in p.name and "cpython-312" in p.name for p in orjson_so)
     assert not (out / "boto3").exists() and not (out / "botocore").exists()
     assert not list(out.rglob("__pycache__"))
 
@@ -132,15 +133,14 @@ def test_cdk_nag_blocks_an_unacknowledged_finding():
 
 
 def test_lambda_architecture_is_a_validated_setting():
-    from data_stack.config import ConfigError, load_profile
-
-    assert load_profile("dev").lambdas.architecture in ("x86_64", "arm64")
     import dataclasses
-
-    import pytest
 
     from data_stack.config import PROFILES
 
+    # arm64 by default (cheaper per GB-second; every requirement has a manylinux aarch64
+    # cp312 wheel or is pure Python: tests/cdk/test_bundle_architecture.py bundles them all)
+    assert cfgmod.LambdaConfig().architecture == "arm64"
+    assert load_profile("dev").lambdas.architecture == load_profile("prod").lambdas.architecture == "arm64"
     bad = dataclasses.replace(PROFILES["dev"], lambdas=dataclasses.replace(PROFILES["dev"].lambdas, architecture="sparc"))
     with pytest.raises(ConfigError, match=r"dev\.lambdas\.architecture: 'sparc' is not one of x86_64, arm64"):
         bad.validate()

@@ -26,6 +26,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = sorted(p.parent.name for p in (ROOT / "lambdas").glob("*/handler.py"))
 RUNTIME_PROVIDED = {"boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six"}
+ARCHITECTURES = ("x86_64", "arm64")  # lambdas.architecture's values
+READELF_MACHINE = {"x86_64": "Advanced Micro Devices X86-64", "arm64": "AArch64"}
 
 
 def _imports(path: Path) -> set[str]:
@@ -68,26 +70,29 @@ def third_party_imports(handler: Path) -> set[str]:
     return found
 
 
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
 @pytest.mark.parametrize("name", FUNCTIONS)
-def test_every_import_of_the_handler_is_bundled(name, tmp_path):
+def test_every_import_of_the_handler_is_bundled(name, architecture, tmp_path):
     from data_stack.constructs import python_function as pf
 
     fn = ROOT / "lambdas" / name
     out = tmp_path / "out"
     out.mkdir()
-    pf.bundle(fn, out)
+    pf.bundle(fn, out, architecture)
     missing = sorted(
         m
         for m in third_party_imports(fn / "handler.py") - RUNTIME_PROVIDED
         if not ((out / m).is_dir() or (out / f"{m}.py").is_file() or list(out.glob(f"{m}.*.so")))
     )
-    assert not missing, f"lambdas/{name} imports {missing}, which its bundle lacks (add to requirements.txt)"
+    assert not missing, f"lambdas/{name} imports {missing}, which its {architecture} bundle lacks (add to requirements.txt)"
 
 
-def test_generator_bundle_carries_a_kernel_the_lambda_runtime_can_load(tmp_path):
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_generator_bundle_carries_a_kernel_the_lambda_runtime_can_load(architecture, tmp_path):
     """The simulator's compiled kernel is in the bundle under the name kernel.py looks for
     on the function's architecture, is built for that architecture, and needs no glibc
-    newer than the python3.12 runtime's (Amazon Linux 2023: 2.34)."""
+    newer than the python3.12 runtime's (Amazon Linux 2023: 2.34). Read with binutils'
+    readelf (which reads any machine's ELF), independently of the bundler's own reader."""
     import re
     import shutil
 
@@ -96,16 +101,15 @@ def test_generator_bundle_carries_a_kernel_the_lambda_runtime_can_load(tmp_path)
 
     out = tmp_path / "out"
     out.mkdir()
-    pf.bundle(ROOT / "lambdas" / "generator", out)
-    assert pf.ARCHITECTURE.name == "x86_64"
-    so = out / "acme_telemetry" / "simulator" / kernel.library_name(kernel.TARGETS["x86_64"])
+    pf.bundle(ROOT / "lambdas" / "generator", out, architecture)
+    so = out / "acme_telemetry" / "simulator" / kernel.library_name(kernel.TARGETS[architecture])
     assert so.is_file()
     assert sorted(p.name for p in (out / "acme_telemetry" / "simulator").glob("*.so")) == [so.name]
-    objdump = shutil.which("objdump")
-    assert objdump, "the test reads the kernel's ELF header and symbol versions with binutils' objdump"
-    header = subprocess.run([objdump, "-f", str(so)], capture_output=True, text=True, check=True).stdout
-    assert "x86-64" in header, header
-    symbols = subprocess.run([objdump, "-T", str(so)], capture_output=True, text=True, check=True).stdout
+    readelf = shutil.which("readelf")
+    assert readelf, "the test reads the kernel's ELF header and symbol versions with binutils' readelf"
+    header = subprocess.run([readelf, "-h", str(so)], capture_output=True, text=True, check=True).stdout
+    assert re.search(r"Class:\s+ELF64\n", header) and re.search(rf"Machine:\s+{READELF_MACHINE[architecture]}\n", header), header
+    symbols = subprocess.run([readelf, "-V", "--wide", str(so)], capture_output=True, text=True, check=True).stdout
     versions = {tuple(int(x) for x in v.split(".")) for v in re.findall(r"GLIBC_([0-9.]+)", symbols)}
     assert versions and max(versions) <= (2, 34), sorted(versions)
 
@@ -120,23 +124,25 @@ handler = importlib.import_module("handler")
 ours = {n: getattr(m, "__file__", None) for n, m in list(sys.modules.items())
         if n == "handler" or n.split(".")[0] in ("acme_telemetry", "lambdas", "data_stack")}
 kernel = sys.modules.get("acme_telemetry.simulator.kernel")
-lambda_kernel = kernel and str(__import__("pathlib").Path(kernel.__file__).with_name(kernel.library_name(kernel.TARGETS["x86_64"])))
+target = kernel and kernel.TARGETS[sys.argv[2]]
+lambda_kernel = kernel and str(__import__("pathlib").Path(kernel.__file__).with_name(kernel.library_name(target)))
 print(json.dumps({"ours": ours, "entry": [e for e in ("handler", "on_event", "is_complete") if callable(getattr(handler, e, None))],
-                  "kernel": lambda_kernel, "loads": kernel and kernel.host_target() == kernel.TARGETS["x86_64"] and str(kernel.library_path())}))
+                  "kernel": lambda_kernel, "loads": kernel and kernel.host_target() == target and str(kernel.library_path())}))
 """
 
 
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
 @pytest.mark.parametrize("name", FUNCTIONS)
-def test_each_bundle_imports_its_handler_from_the_bundle_alone(name, tmp_path):
+def test_each_bundle_imports_its_handler_from_the_bundle_alone(name, architecture, tmp_path):
     from data_stack.constructs import python_function as pf
 
     out = tmp_path / "bundle"
     out.mkdir()
-    pf.copy_first_party(ROOT / "lambdas" / name, out)
+    pf.copy_first_party(ROOT / "lambdas" / name, out, architecture)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "AWS_", "POWERTOOLS_"))}
     env.update(AWS_DEFAULT_REGION="us-west-2", AWS_REGION="us-west-2", ACME_KERNEL_DIR=str(tmp_path / "no-kernel-cache"))
     r = subprocess.run(
-        [sys.executable, "-I", "-c", _IMPORT_PROBE, str(out)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-I", "-c", _IMPORT_PROBE, str(out), architecture], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
     )
     assert r.returncode == 0, f"lambdas/{name}: its bundle does not import:\n{r.stderr[-3000:]}"
     probe = json.loads(r.stdout.strip().splitlines()[-1])
@@ -145,7 +151,7 @@ def test_each_bundle_imports_its_handler_from_the_bundle_alone(name, tmp_path):
         if path is not None:  # namespace packages (lambdas) have no file
             assert Path(path).is_relative_to(out), f"lambdas/{name}: {module} came from {path}, not the bundle"
     assert probe["entry"], f"lambdas/{name}/handler.py has no entry point"
-    if probe["kernel"]:  # the generator: its bundle holds the x86_64 kernel beside kernel.py
+    if probe["kernel"]:  # the generator: its bundle holds the architecture's kernel beside kernel.py
         assert Path(probe["kernel"]).is_relative_to(out) and Path(probe["kernel"]).is_file(), probe["kernel"]
-    if probe["loads"]:  # and on an x86_64 Linux host, that is the kernel it loads
+    if probe["loads"]:  # and on a host of that architecture (Linux), that is the kernel it loads
         assert Path(probe["loads"]) == Path(probe["kernel"]), probe
