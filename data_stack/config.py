@@ -7,6 +7,18 @@ The `dev` profile deploys exactly the core's `EMBEDDED` settings.
 
 Pick a profile with `cdk synth -c profile=NAME` (default: dev) or, locally,
 `load_profile(NAME)`. An invalid setting raises ConfigError naming the setting.
+
+Profiles side by side: every stack name and every physical name carries the *stage*
+(`-c stage=NAME`, by default the profile's name), so `dev` and `prod` (or two people's
+`dev`) deploy into one account and region without touching each other's resources:
+
+- stacks: `AcmeNetworkStack-<stage>`, `AcmeMskStack-<stage>`, ... (the plan's names + stage);
+- names: `acme-data-<stage>-producer`, `acme-msk-cluster-<stage>`, `/aws/lambda/acme-data-<stage>-...`,
+  the Glue database `acme_telemetry_<stage>`, the work group `acme-telemetry-<stage>`,
+  SSM parameters under `/acme-data-<stage>/`, buckets `acme-telemetry-data-<stage>-<account>-<region>`;
+- a bucket whose data is retained on destroy (`retain_data`, prod) gets no fixed name:
+  CloudFormation generates a unique one, so a destroy followed by a deploy is never
+  blocked by the bucket the destroy left behind.
 """
 
 from __future__ import annotations
@@ -23,7 +35,6 @@ from acme_telemetry.settings import (
     FirehoseSettings,
     TopicSettings,
 )
-
 
 # Lambda's instruction sets (aws_lambda.Architecture names).
 LAMBDA_ARCHITECTURES = ("x86_64", "arm64")
@@ -54,6 +65,9 @@ class MskConfig:
     broker_count: int = 3
     ebs_volume_gb: int = 100
     log_retention_days: int = 7
+    # How long the deploy waits for multi-VPC connectivity (a WaitCondition; 12 h is
+    # CloudFormation's maximum). Real clusters report more than an hour.
+    connectivity_timeout_hours: int = 12
 
 
 # The topic and Firehose's buffering are the core's settings, composed here.
@@ -83,6 +97,10 @@ class LambdaConfig:
 
 @dataclass(frozen=True)
 class GeneratorConfig:
+    # False: the EventBridge schedule is deployed DISABLED (nothing is generated, nothing
+    # charged per invocation); `-c generatorEnabled=true`, or
+    # `aws events enable-rule --name acme-data-<stage>-generator-schedule`, turns it on.
+    schedule_enabled: bool = True
     schedule_minutes: int = 5
     concurrent_viewers: int = 200
     heartbeat_interval_s: int = 10
@@ -99,11 +117,28 @@ class DashboardConfig:
     # API Gateway stage throttling for the WebSocket API.
     throttle_rate_limit: int = 50
     throttle_burst_limit: int = 100
+    # The consumer's event source mapping (Lambda "Configuring error handling controls
+    # for Kafka event sources"; provisioned mode): a batch that keeps failing is retried
+    # this many times, split in halves, and then sent to the on-failure queue, instead
+    # of the Kafka default (-1: retried until the records expire from the topic).
+    consumer_retry_attempts: int = 2
+    consumer_max_record_age_s: int = 3600
+    consumer_min_pollers: int = 1
+    consumer_max_pollers: int = 2
+
+
+@dataclass(frozen=True)
+class AlarmConfig:
+    # Every alarm notifies one SNS topic (<prefix>-<stage>-alarms); with an address here
+    # (or `-c alarmEmail=...`) the topic gets an email subscription (confirm the email).
+    email: str | None = None
 
 
 @dataclass(frozen=True)
 class AppConfig:
     profile: str
+    # Qualifies every stack and physical name (see the module doc); None: the profile name.
+    stage: str | None = None
     prefix: str = "acme-data"
     region: str = "us-west-2"
     account: str | None = None
@@ -122,6 +157,49 @@ class AppConfig:
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     firehose: FirehoseConfig = field(default_factory=FirehoseConfig)
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)
+    alarms: AlarmConfig = field(default_factory=AlarmConfig)
+    # True: the data buckets (lake, access logs) are retained on destroy, with unique
+    # generated names; False: every bucket is emptied and deleted with its stack.
+    retain_data: bool = True
+    # AWS::ApiGateway::Account is ONE setting per account and region (the CloudWatch role
+    # every REST/WebSocket API there logs through). Opt in to let this app own it;
+    # otherwise it must already be set (docs/deploy.md, prerequisites).
+    manage_api_gateway_account: bool = False
+    # Athena's lake lifecycle: objects move to a class Athena still reads (Glacier
+    # Instant Retrieval; never Glacier Flexible Retrieval or Deep Archive, which Athena skips).
+    lake_ia_after_days: int = 30
+    lake_archive_after_days: int = 90
+
+    @property
+    def stage_name(self) -> str:
+        """The qualifier of every stack and physical name."""
+        return self.stage or self.profile
+
+    @property
+    def name_prefix(self) -> str:
+        """`<prefix>-<stage>`: functions, queues, security groups, the API, the secret..."""
+        return f"{self.prefix}-{self.stage_name}"
+
+    @property
+    def cluster_name(self) -> str:
+        return f"{self.msk.cluster_name}-{self.stage_name}"
+
+    @property
+    def database_name(self) -> str:
+        """The Glue database (Athena names allow no '-')."""
+        return f"{self.glue_database}_{self.stage_name}"
+
+    @property
+    def workgroup_name(self) -> str:
+        return f"{self.athena_workgroup}-{self.stage_name}"
+
+    def stack_name(self, stack_id: str) -> str:
+        """`AcmeMskStack` -> `AcmeMskStack-<stage>`."""
+        return f"{stack_id}-{self.stage_name}"
+
+    def bucket_base(self, base: str) -> str:
+        """`<base>-<stage>`; the stack appends `-<account>-<region>`."""
+        return f"{base}-{self.stage_name}"
 
     @property
     def availability_zones(self) -> list[str]:
@@ -147,7 +225,10 @@ PROFILES: dict[str, AppConfig] = {
         # The embedded pipeline's topic and buffering: a laptop run rehearses what dev deploys.
         topic=EMBEDDED.topic,
         firehose=EMBEDDED.firehose,
-        generator=GeneratorConfig(concurrent_viewers=100),
+        # dev deploys paused: enable with -c generatorEnabled=true or `aws events enable-rule`.
+        generator=GeneratorConfig(concurrent_viewers=100, schedule_enabled=False),
+        # dev is disposable: destroy empties and deletes every bucket.
+        retain_data=False,
     ),
     # The plan's sizes: 3 AZs, 3 x kafka.m5.large, 100 GB each.
     "prod": AppConfig(profile="prod"),
@@ -159,6 +240,10 @@ _TOPIC_RE = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
 _GLUE_NAME_RE = re.compile(r"^[a-z0-9_]{1,255}$")
 _PREFIX_RE = re.compile(r"^[a-z][a-z0-9-]{1,30}$")
 _CLUSTER_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]{0,63}$")
+# Lower-case letters and digits only: it goes into bucket names, Glue names ('_'), stack
+# names and IAM names; 12 characters keep every bucket name within 63.
+_STAGE_RE = re.compile(r"^[a-z][a-z0-9]{0,11}$")
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 def _fail(cfg: AppConfig, setting: str, problem: str) -> None:
@@ -171,6 +256,8 @@ def _range(cfg: AppConfig, setting: str, value: int, lo: int, hi: int) -> None:
 
 
 def _validate(cfg: AppConfig) -> None:
+    if not _STAGE_RE.match(cfg.stage_name):
+        _fail(cfg, "stage", f"{cfg.stage_name!r} must be a lower-case letter, then letters or digits, at most 12 chars")
     if not _PREFIX_RE.match(cfg.prefix):
         _fail(cfg, "prefix", f"{cfg.prefix!r} must be lower-case letters, digits and '-', 2-31 chars")
     if cfg.account is not None and not re.fullmatch(r"\d{12}", cfg.account):
@@ -184,7 +271,7 @@ def _validate(cfg: AppConfig) -> None:
         ("athena_results_bucket_name", cfg.athena_results_bucket_name),
         ("access_logs_bucket_name", cfg.access_logs_bucket_name),
     ):
-        full = f"{name}-123456789012-{cfg.region}"
+        full = f"{cfg.bucket_base(name)}-123456789012-{cfg.region}"
         if not _BUCKET_RE.match(name) or ".." in name or len(full) > 63:
             _fail(cfg, setting, f"{name!r} is not a valid S3 bucket name once suffixed with account and region ({full!r})")
     for setting, name in (("glue_database", cfg.glue_database), ("glue_table", cfg.glue_table)):
@@ -202,8 +289,9 @@ def _validate(cfg: AppConfig) -> None:
     _range(cfg, "network.flow_log_retention_days", n.flow_log_retention_days, 1, 3653)
 
     m = cfg.msk
-    if not _CLUSTER_RE.match(m.cluster_name):
-        _fail(cfg, "msk.cluster_name", f"{m.cluster_name!r} must be letters, digits and '-', at most 64 chars")
+    if not _CLUSTER_RE.match(cfg.cluster_name):
+        _fail(cfg, "msk.cluster_name", f"{cfg.cluster_name!r} (with the stage) must be letters, digits and '-', at most 64 chars")
+    _range(cfg, "msk.connectivity_timeout_hours", m.connectivity_timeout_hours, 1, 12)
     if m.kafka_version not in SUPPORTED_KAFKA_VERSIONS:
         _fail(cfg, "msk.kafka_version", f"{m.kafka_version!r} is not a supported MSK version; use one of {', '.join(SUPPORTED_KAFKA_VERSIONS)}")
     if not m.broker_instance_type.startswith("kafka."):
@@ -256,13 +344,59 @@ def _validate(cfg: AppConfig) -> None:
     _range(cfg, "dashboard.connection_ttl_hours", d.connection_ttl_hours, 1, 24 * 30)
     _range(cfg, "dashboard.throttle_rate_limit", d.throttle_rate_limit, 1, 10_000)
     _range(cfg, "dashboard.throttle_burst_limit", d.throttle_burst_limit, 1, 5_000)
+    # Lambda's ranges for Kafka error handling: retries 0..10000 (-1 would be infinite,
+    # which never reaches the on-failure queue), record age 60..604800 s.
+    _range(cfg, "dashboard.consumer_retry_attempts", d.consumer_retry_attempts, 0, 10_000)
+    _range(cfg, "dashboard.consumer_max_record_age_s", d.consumer_max_record_age_s, 60, 604_800)
+    _range(cfg, "dashboard.consumer_min_pollers", d.consumer_min_pollers, 1, 200)
+    _range(cfg, "dashboard.consumer_max_pollers", d.consumer_max_pollers, d.consumer_min_pollers, 2000)
+
+    if cfg.alarms.email is not None and not _EMAIL_RE.match(cfg.alarms.email):
+        _fail(cfg, "alarms.email", f"{cfg.alarms.email!r} is not an email address")
+    _range(cfg, "lake_ia_after_days", cfg.lake_ia_after_days, 30, 3650)
+    _range(cfg, "lake_archive_after_days", cfg.lake_archive_after_days, cfg.lake_ia_after_days + 30, 3650)
 
 
 def load_profile(name: str = "dev", overrides: dict[str, Any] | None = None) -> AppConfig:
-    """The named profile, with top-level overrides (e.g. account, region), validated."""
+    """The named profile with overrides, validated. A key is a top-level setting
+    (`account`, `region`, `stage`, ...) or `section.setting` (`generator.schedule_enabled`);
+    None values are ignored."""
     if name not in PROFILES:
         raise ConfigError(f"invalid setting profile: {name!r} is not one of {', '.join(sorted(PROFILES))}")
     cfg = PROFILES[name]
-    if overrides:
-        cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+    top: dict[str, Any] = {}
+    nested: dict[str, dict[str, Any]] = {}
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        section, _, setting = key.partition(".")
+        if setting:
+            nested.setdefault(section, {})[setting] = value
+        else:
+            top[key] = value
+    for section, values in nested.items():
+        current = getattr(cfg, section, None)
+        if current is None or not hasattr(current, "__dataclass_fields__"):
+            raise ConfigError(f"invalid setting {name}.{section}: no such section")
+        unknown = set(values) - set(current.__dataclass_fields__)
+        if unknown:
+            raise ConfigError(f"invalid setting {name}.{section}.{sorted(unknown)[0]}: no such setting")
+        top[section] = replace(current, **values)
+    if top:
+        cfg = replace(cfg, **top)
     return cfg.validate()
+
+
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+
+def parse_flag(setting: str, value: Any) -> bool | None:
+    """A CDK context flag (`-c generatorEnabled=true` arrives as the string 'true')."""
+    if value is None or isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ConfigError(f"invalid setting {setting}: {value!r} is not true or false")

@@ -6,8 +6,10 @@ from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from data_stack.constructs.python_function import PythonFunction
@@ -28,7 +30,7 @@ def retention(days: int) -> logs.RetentionDays:
 
 
 def bucket_name(stack: cdk.Stack, base: str) -> str:
-    """The plan's naming: <base>-<account>-<region>."""
+    """The plan's naming: <base>-<account>-<region> (base already carries the stage)."""
     return f"{base}-{stack.account}-{stack.region}"
 
 
@@ -37,26 +39,46 @@ def log_group(scope: Construct, cid: str, days: int, name: str | None = None) ->
     return logs.LogGroup(scope, cid, log_group_name=name, retention=retention(days), removal_policy=cdk.RemovalPolicy.DESTROY)
 
 
-def private_bucket(scope: Construct, cid: str, *, name: str, **props: Any) -> s3.Bucket:
-    """A bucket that holds data: S3-managed encryption, no public access, TLS only, and
-    retained when its stack is deleted. `props` add to (or override) these defaults."""
-    defaults = dict(
+def private_bucket(scope: Construct, cid: str, *, name: str | None, retain: bool, **props: Any) -> s3.Bucket:
+    """A private bucket: S3-managed encryption, no public access, TLS only.
+
+    - retain=True (data kept when its stack is deleted): RETAIN, and no fixed name: a
+      destroy leaves it behind, so a fixed name would make the next deploy fail with
+      "already exists"; CloudFormation generates a unique name instead (`name` must be None).
+    - retain=False: emptied (every version) and deleted with its stack, under `name`.
+
+    `props` add to (or override) these defaults."""
+    if retain and name is not None:
+        raise ValueError(f"{cid}: a retained bucket gets a generated name (a fixed one blocks a deploy after destroy)")
+    defaults: dict[str, Any] = dict(
         encryption=s3.BucketEncryption.S3_MANAGED,
         block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
         enforce_ssl=True,
-        removal_policy=cdk.RemovalPolicy.RETAIN,
+        removal_policy=cdk.RemovalPolicy.RETAIN if retain else cdk.RemovalPolicy.DESTROY,
+        auto_delete_objects=not retain,
     )
     return s3.Bucket(scope, cid, bucket_name=name, **{**defaults, **props})
 
 
-def alarm_on_any(scope: Construct, cid: str, *, name: str, description: str, metric: cloudwatch.IMetric) -> cloudwatch.Alarm:
-    """An alarm that fires as soon as `metric` is 1 or more in one period."""
-    return cloudwatch.Alarm(
+def alarm_topic_arn(stack: cdk.Stack, name: str) -> str:
+    """The alarm topic's ARN built from its name (no cross-stack export for it)."""
+    return stack.format_arn(service="sns", resource=name, arn_format=cdk.ArnFormat.NO_RESOURCE_NAME)
+
+
+def alarm_on_any(scope: Construct, cid: str, *, name: str, description: str, metric: cloudwatch.IMetric,
+                 topic: sns.ITopic | None = None, threshold: float = 1) -> cloudwatch.Alarm:
+    """An alarm that fires as soon as `metric` reaches `threshold` in one period, and
+    notifies `topic` (the alarm topic) when it fires and when it recovers."""
+    alarm = cloudwatch.Alarm(
         scope, cid, alarm_name=name, alarm_description=description, metric=metric,
-        threshold=1, evaluation_periods=1,
+        threshold=threshold, evaluation_periods=1,
         comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
     )
+    if topic is not None:
+        alarm.add_alarm_action(cw_actions.SnsAction(topic))
+        alarm.add_ok_action(cw_actions.SnsAction(topic))
+    return alarm
 
 
 def prefixed_function(scope: Construct, cid: str, name: str, description: str, *, name_prefix: str,

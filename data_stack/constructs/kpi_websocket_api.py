@@ -4,8 +4,14 @@
   Manager (constant-time compare); the plan's routes had no authorization.
 - $connect stores the connection id with a TTL in a DynamoDB table, $disconnect deletes
   it, $default answers client messages (hello).
-- One stage with throttling and JSON access logs (no query string: it carries the token),
-  behind the account-level CloudWatch role API Gateway needs before a stage can log.
+- One stage with throttling and JSON access logs (no query string: it carries the token).
+  A stage can log only once the account's API Gateway CloudWatch role is set: ONE
+  setting per account and region, shared by every REST and WebSocket API there. So the
+  AWS::ApiGateway::Account is opt-in (`manage_api_gateway_account`); when this app owns
+  it, its role is retained on delete, so deleting the stack never cuts off the other
+  APIs' logs. Otherwise it is a prerequisite (docs/deploy.md).
+- The token secret has a generated name: a destroy schedules it for deletion (Secrets
+  Manager's recovery window), and a fixed name would block the next deploy meanwhile.
 - `grant_broadcast(grantee)`: what a broadcaster needs (list and prune connections, post
   to @connections), with the one wildcard acknowledged for this API and stage.
 """
@@ -54,6 +60,7 @@ class KpiWebSocketApi(Construct):
         throttle_burst_limit: int,
         function_timeout: cdk.Duration,
         log_retention_days: int,
+        manage_api_gateway_account: bool = False,
         lambda_architecture: str,
     ) -> None:
         super().__init__(scope, id)
@@ -75,7 +82,6 @@ class KpiWebSocketApi(Construct):
         self.token_secret = secretsmanager.Secret(
             self,
             "DashboardToken",
-            secret_name=f"{name_prefix}/dashboard-token",
             description="Shared token the dashboard page passes as ?token= on the WebSocket $connect",
             generate_secret_string=secretsmanager.SecretStringGenerator(password_length=40, exclude_punctuation=True),
         )
@@ -119,7 +125,9 @@ class KpiWebSocketApi(Construct):
                         "API Gateway WebSocket authorizers run on $connect only; this route is reachable only over a connection the token authorizer admitted.")
 
         access_logs = log_group(self, "WebSocketAccessLogs", log_retention_days)
-        self._api_gateway_logging_role()
+        self.api_gateway_account: apigw1.CfnAccount | None = None
+        if manage_api_gateway_account:
+            self._api_gateway_logging_role()
         self.stage = apigw.WebSocketStage(
             self,
             "WebSocketStage",
@@ -129,7 +137,8 @@ class KpiWebSocketApi(Construct):
             throttle=apigw.ThrottleSettings(rate_limit=throttle_rate_limit, burst_limit=throttle_burst_limit),
             access_log_settings=_AccessLogs(access_logs),
         )
-        self.stage.node.add_dependency(self.api_gateway_account)
+        if self.api_gateway_account is not None:
+            self.stage.node.add_dependency(self.api_gateway_account)
         self.url = self.stage.url
         self.callback_url = self.stage.callback_url
         self._grant_post_to_connections(self.default_fn)
@@ -161,10 +170,14 @@ class KpiWebSocketApi(Construct):
             assumed_by=iam.ServicePrincipal("apigateway.amazonaws.com"),
             managed_policies=[managed],
         )
+        # Every API in the account and region logs through this role once it is set:
+        # deleting the stack must not delete it.
+        self.api_gateway_logs_role.apply_removal_policy(cdk.RemovalPolicy.RETAIN)
         acknowledge(self.api_gateway_logs_role, "AwsSolutions-IAM4",
                     "The account-level role API Gateway uses to write stage access logs; this managed policy is the documented one for it.",
                     policy=managed)
         self.api_gateway_account = apigw1.CfnAccount(self, "ApiGatewayAccount", cloud_watch_role_arn=self.api_gateway_logs_role.role_arn)
+        self.api_gateway_account.apply_removal_policy(cdk.RemovalPolicy.RETAIN)
 
 
 @jsii.implements(apigw.IAccessLogSettings)

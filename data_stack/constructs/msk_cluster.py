@@ -1,18 +1,29 @@
-"""MskCluster: an MSK cluster with IAM auth, its one topic, Firehose access and the
-bootstrap string, with grants named by intent.
+"""MskCluster: an MSK cluster with IAM auth, its one topic, the Firehose cluster policy and
+the bootstrap string, with grants named by intent; MskClusterRef: the same cluster as
+another stack sees it.
 
 - Kafka version, brokers and storage are props (3.5.1 reached end of support 2025-10-23).
 - The topic is declared (AWS::MSK::Topic): MSK defaults to auto.create.topics.enable=false.
-- Multi-VPC private connectivity with IAM, which CloudFormation refuses at cluster
-  creation, is turned on once the cluster is ACTIVE by a custom resource whose
-  is_complete handler waits for the update to finish (Provider framework).
-- An AWS::MSK::ClusterPolicy lets firehose.amazonaws.com create its VPC connection.
+- An AWS::MSK::ClusterPolicy gives firehose.amazonaws.com exactly what the Firehose
+  developer guide lists for a private MSK source ("Grant Firehose access to your private
+  Amazon MSK cluster"): kafka:CreateVpcConnection on this cluster, only for this account
+  (aws:SourceAccount).
 - The SASL/IAM bootstrap string comes from GetBootstrapBrokers (the cluster has no
-  BootstrapBrokers attribute).
+  BootstrapBrokers attribute), read by an AwsCustomResource keyed on the cluster ARN.
+- No strong cross-stack export of a value that changes when the cluster is replaced: the
+  cluster ARN and the bootstrap string are published as SSM parameters
+  (`/<prefix>-<stage>/msk/...`), and `reference(scope)` reads them in the consuming stack
+  as deploy-time SSM parameter values. A replaced cluster updates the parameters; the CDK
+  CLI always redeploys a stack with SSM parameters ("some parameters come from SSM so we
+  have to assume they may have changed"), so `cdk deploy --all` carries the new values
+  to every consumer instead of failing with "export ... in use".
+- Multi-VPC connectivity (Firehose's private source) is its own stack
+  (data_stack.constructs.msk_connectivity): its wait can outlast CloudFormation's
+  one-hour custom-resource limit, and its failure never rolls back this cluster.
 - Grants by intent, scoped to the cluster, topic and group ARNs: `grant_produce`,
   `grant_consume(group=...)`, `grant_delivery_stream_read`. `Resource: '*'` appears only
-  for actions with no resource-level permissions (EC2 Describe*,
-  kafka:DescribeClusterOperationV2), each acknowledged in cdk-nag with that reason.
+  for actions with no resource-level permissions (EC2 Describe*), each acknowledged in
+  cdk-nag with that reason.
 """
 
 from __future__ import annotations
@@ -25,27 +36,17 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_msk as msk
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_ssm as ssm
 from aws_cdk import custom_resources as cr
 from constructs import Construct, IConstruct
 
 from acme_telemetry.settings import TopicSettings
 from data_stack.constructs.common import log_group, private_bucket
-from data_stack.constructs.python_function import PythonFunction
 from data_stack.nag import acknowledge
 
 FIREHOSE_PRINCIPAL = "firehose.amazonaws.com"
-# What Firehose needs on the cluster policy to read through a private (multi-VPC) connection.
-FIREHOSE_CLUSTER_POLICY_ACTIONS = (
-    "kafka:CreateVpcConnection",
-    "kafka:GetBootstrapBrokers",
-    "kafka:DescribeCluster",
-    "kafka:DescribeClusterV2",
-)
-# CloudFormation custom resources: ServiceTimeout is at most 3600 s.
-CFN_CUSTOM_RESOURCE_MAX_TIMEOUT = cdk.Duration.seconds(3600)
-PROVIDER_TOTAL_TIMEOUT = cdk.Duration.minutes(55)
-CONNECTIVITY_EC2_DESCRIBE_ACTIONS = ("ec2:DescribeSubnets", "ec2:DescribeRouteTables")
+# The Firehose developer guide's cluster policy for a private MSK source: only this.
+FIREHOSE_CLUSTER_POLICY_ACTIONS = ("kafka:CreateVpcConnection",)
 # What the Lambda MSK event source mapping needs to reach the cluster's VPC
 # (Lambda "Configuring Lambda permissions for Amazon MSK event source mappings";
 # AWSLambdaMSKExecutionRole). EC2 Describe* actions support no resource-level permissions.
@@ -57,195 +58,21 @@ BASIC_EXECUTION_ROLE = "service-role/AWSLambdaBasicExecutionRole"
 Grantee = iam.IGrantable | iam.Policy
 
 
-class MskCluster(Construct):
-    """The cluster, its topic, the Firehose cluster policy and multi-VPC connectivity.
+class ClusterAccess:
+    """What a stack needs to use the cluster: its ARN, topic and group ARNs, and grants by
+    intent. `cluster_arn` is a token of the stack that holds this object."""
 
-    Attributes: `cluster` (CfnCluster), `cluster_arn`, `topic` (CfnTopic), `topic_name`,
-    `topic_arn`, `bootstrap_brokers` (SASL/IAM), `firehose_ready_cluster_arn` (the ARN once
-    multi-VPC connectivity is ACTIVE: what a delivery stream must use), `logs_bucket`."""
+    cluster_name: str
+    topic_name: str
+    cluster_arn: str
+    bootstrap_brokers: str
 
-    def __init__(
-        self,
-        scope: Construct,
-        id: str,
-        *,
-        cluster_name: str,
-        kafka_version: str,
-        broker_instance_type: str,
-        broker_count: int,
-        ebs_volume_gb: int,
-        broker_log_retention_days: int,
-        logs_bucket_name: str,
-        topic: TopicSettings,
-        vpc: ec2.IVpc,
-        security_group: ec2.ISecurityGroup,
-        handler_log_retention_days: int,
-        handler_architecture: str,
-    ) -> None:
-        super().__init__(scope, id)
-        stack = cdk.Stack.of(self)
-        self.cluster_name = cluster_name
-        self.topic_name = topic.name
-
-        self.logs_bucket = private_bucket(
-            self,
-            "MskLogsBucket",
-            name=logs_bucket_name,
-            lifecycle_rules=[s3.LifecycleRule(id="ExpireBrokerLogs", expiration=cdk.Duration.days(max(broker_log_retention_days, 1)))],
-        )
-        acknowledge(self.logs_bucket, "AwsSolutions-S1", "This bucket only receives MSK broker logs from the log delivery service; access-logging a log bucket would only log the logger.")
-        # MSK delivers S3 broker logs through CloudWatch Logs vended delivery; declaring the
-        # policy here keeps CloudFormation from overwriting the one MSK would add itself.
-        delivery = iam.ServicePrincipal("delivery.logs.amazonaws.com")
-        self.logs_bucket.add_to_resource_policy(iam.PolicyStatement(
-            principals=[delivery], actions=["s3:PutObject"],
-            resources=[self.logs_bucket.arn_for_objects(f"msk-logs/AWSLogs/{stack.account}/*")],
-            conditions={"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control", "aws:SourceAccount": stack.account}},
-        ))
-        self.logs_bucket.add_to_resource_policy(iam.PolicyStatement(
-            principals=[delivery], actions=["s3:GetBucketAcl"], resources=[self.logs_bucket.bucket_arn],
-            conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
-        ))
-
-        self.log_group = log_group(self, "MskLogGroup", broker_log_retention_days, name=f"/aws/msk/{cluster_name}")
-
-        subnets = vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS).subnet_ids
-        self.cluster = msk.CfnCluster(
-            self,
-            "MskCluster",
-            cluster_name=cluster_name,
-            kafka_version=kafka_version,
-            number_of_broker_nodes=broker_count,
-            broker_node_group_info=msk.CfnCluster.BrokerNodeGroupInfoProperty(
-                instance_type=broker_instance_type,
-                client_subnets=subnets,
-                security_groups=[security_group.security_group_id],
-                storage_info=msk.CfnCluster.StorageInfoProperty(
-                    ebs_storage_info=msk.CfnCluster.EBSStorageInfoProperty(volume_size=ebs_volume_gb)
-                ),
-            ),
-            client_authentication=msk.CfnCluster.ClientAuthenticationProperty(
-                sasl=msk.CfnCluster.SaslProperty(iam=msk.CfnCluster.IamProperty(enabled=True)),
-                unauthenticated=msk.CfnCluster.UnauthenticatedProperty(enabled=False),
-            ),
-            encryption_info=msk.CfnCluster.EncryptionInfoProperty(
-                encryption_in_transit=msk.CfnCluster.EncryptionInTransitProperty(client_broker="TLS", in_cluster=True)
-            ),
-            enhanced_monitoring="PER_TOPIC_PER_BROKER",
-            logging_info=msk.CfnCluster.LoggingInfoProperty(
-                broker_logs=msk.CfnCluster.BrokerLogsProperty(
-                    cloud_watch_logs=msk.CfnCluster.CloudWatchLogsProperty(enabled=True, log_group=self.log_group.log_group_name),
-                    s3=msk.CfnCluster.S3Property(enabled=True, bucket=self.logs_bucket.bucket_name, prefix="msk-logs/"),
-                )
-            ),
-        )
-        self.cluster.node.add_dependency(self.logs_bucket.policy)
-        self.cluster_arn = self.cluster.attr_arn
+    def _arns(self, scope: Construct) -> None:
+        stack = cdk.Stack.of(scope)
         cluster_uuid = cdk.Fn.select(2, cdk.Fn.split("/", self.cluster_arn))
         arn_base = f"arn:{stack.partition}:kafka:{stack.region}:{stack.account}"
-        self.topic_arn = f"{arn_base}:topic/{cluster_name}/{cluster_uuid}/{topic.name}"
-        self._group_arn_base = f"{arn_base}:group/{cluster_name}/{cluster_uuid}/"
-
-        # MSK defaults to auto.create.topics.enable=false: the topic must be declared.
-        topic_configs = {
-            "retention.ms": str(topic.retention_hours * 3600 * 1000),
-            "min.insync.replicas": str(topic.min_insync_replicas),
-            "cleanup.policy": "delete",
-        }
-        self.topic = msk.CfnTopic(
-            self,
-            "TelemetryTopic",
-            cluster_arn=self.cluster_arn,
-            topic_name=topic.name,
-            partition_count=topic.partitions,
-            replication_factor=topic.replication_factor,
-            configs=base64.b64encode(json.dumps(topic_configs, sort_keys=True).encode()).decode(),
-        )
-
-        self.cluster_policy = msk.CfnClusterPolicy(
-            self,
-            "FirehoseClusterPolicy",
-            cluster_arn=self.cluster_arn,
-            policy={
-                "Version": "2012-10-17",
-                "Statement": [{
-                    "Sid": "FirehoseMskSource",
-                    "Effect": "Allow",
-                    "Principal": {"Service": FIREHOSE_PRINCIPAL},
-                    "Action": list(FIREHOSE_CLUSTER_POLICY_ACTIONS),
-                    "Resource": self.cluster_arn,
-                }],
-            },
-        )
-        self._multi_vpc_connectivity(handler_log_retention_days, handler_architecture)
-
-    def _multi_vpc_connectivity(self, log_days: int, architecture: str) -> None:
-        """Multi-VPC private connectivity (IAM) once the cluster is ACTIVE, then GetBootstrapBrokers."""
-        region = cdk.Stack.of(self).region
-        on_event = PythonFunction(self, "ConnectivityOnEvent", name="msk_connectivity", handler="handler.on_event",
-                                  architecture=architecture,
-                                  timeout=cdk.Duration.minutes(1), memory_size=256,
-                                  log_group=log_group(self, "ConnectivityHandlerLogs", log_days))
-        is_complete = PythonFunction(self, "ConnectivityIsComplete", name="msk_connectivity", handler="handler.is_complete",
-                                     architecture=architecture,
-                                     timeout=cdk.Duration.minutes(1), memory_size=256,
-                                     log_group=log_group(self, "ConnectivityIsCompleteLogs", log_days))
-        # on_event starts the update (once, only when connectivity is off); MSK checks the
-        # cluster's subnets and route tables with the caller's permissions, as AWS's
-        # data-solutions-framework-on-aws grants for UpdateConnectivity.
-        on_event.add_to_role_policy(iam.PolicyStatement(
-            actions=["kafka:DescribeClusterV2", "kafka:UpdateConnectivity"], resources=[self.cluster_arn],
-        ))
-        on_event.add_to_role_policy(iam.PolicyStatement(
-            actions=list(CONNECTIVITY_EC2_DESCRIBE_ACTIONS), resources=["*"],
-            conditions={"StringEquals": {"ec2:Region": region}},
-        ))
-        # is_complete polls the operation, then the cluster, then reads the bootstrap string.
-        is_complete.add_to_role_policy(iam.PolicyStatement(
-            actions=["kafka:DescribeClusterV2", "kafka:GetBootstrapBrokers"], resources=[self.cluster_arn],
-        ))
-        is_complete.add_to_role_policy(iam.PolicyStatement(actions=["kafka:DescribeClusterOperationV2"], resources=["*"]))
-        provider = cr.Provider(
-            self,
-            "ConnectivityProvider",
-            on_event_handler=on_event,
-            is_complete_handler=is_complete,
-            # Turning on multi-VPC connectivity is a rolling broker restart that usually
-            # takes about 30 minutes. CloudFormation waits at most 3600 s for a custom
-            # resource (ServiceTimeout's maximum), so the waiter gives up at 55 minutes
-            # and the resource fails with "Operation timed out" before CloudFormation's
-            # own timeout. If that happens, re-deploy: MSK finishes the update on its own,
-            # and on_event is idempotent (connectivity already on -> no new update, and
-            # is_complete completes at once with the bootstrap string).
-            query_interval=cdk.Duration.minutes(1),
-            total_timeout=PROVIDER_TOTAL_TIMEOUT,
-            log_group=log_group(self, "ConnectivityProviderLogs", log_days),
-            disable_waiter_state_machine_logging=False,
-            waiter_state_machine_log_options=cr.LogOptions(
-                destination=log_group(self, "ConnectivityWaiterLogs", log_days),
-                level=sfn.LogLevel.ALL,
-                include_execution_data=False,
-            ),
-        )
-        self.connectivity = cdk.CustomResource(
-            self,
-            "MultiVpcConnectivity",
-            service_token=provider.service_token,
-            resource_type="Custom::MskMultiVpcConnectivity",
-            properties={"ClusterArn": self.cluster_arn, "Sasl": "IAM"},
-            # CloudFormation's maximum (and default) custom-resource timeout, stated so the
-            # template shows the bound PROVIDER_TOTAL_TIMEOUT must stay under.
-            service_timeout=CFN_CUSTOM_RESOURCE_MAX_TIMEOUT,
-        )
-        # The policy first: the delivery stream waits on this resource, so it waits on both.
-        self.connectivity.node.add_dependency(self.cluster_policy)
-        self.connectivity.node.add_dependency(self.topic)
-
-        self.bootstrap_brokers = self.connectivity.get_att_string("BootstrapBrokerStringSaslIam")
-        # The cluster ARN as returned once multi-VPC connectivity is ACTIVE: Firehose uses
-        # this, so it is created after the connectivity update and the cluster policy.
-        self.firehose_ready_cluster_arn = self.connectivity.get_att_string("ClusterArn")
-        self._acknowledge_provider(provider, on_event, is_complete)
+        self.topic_arn = f"{arn_base}:topic/{self.cluster_name}/{cluster_uuid}/{self.topic_name}"
+        self._group_arn_base = f"{arn_base}:group/{self.cluster_name}/{cluster_uuid}/"
 
     # --- grants by intent -------------------------------------------------------------
 
@@ -317,26 +144,189 @@ class MskCluster(Construct):
                     resource=self.group_arn("*"))
         return policy
 
-    def _acknowledge_provider(self, provider: cr.Provider, on_event: PythonFunction, is_complete: PythonFunction) -> None:
-        """The Provider framework's own resources (CDK code, not ours to reshape)."""
-        acknowledge(provider, "AwsSolutions-IAM4",
-                    "The Provider framework's functions only write their own CloudWatch logs with this policy.",
+
+class MskCluster(Construct, ClusterAccess):
+    """The cluster, its topic, the Firehose cluster policy, the bootstrap string and the
+    SSM parameters other stacks read.
+
+    Attributes: `cluster` (CfnCluster), `cluster_arn`, `topic` (CfnTopic), `topic_name`,
+    `topic_arn`, `bootstrap_brokers` (SASL/IAM), `cluster_arn_parameter`,
+    `bootstrap_parameter`, `logs_bucket`; `reference(scope)` for another stack."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        cluster_name: str,
+        kafka_version: str,
+        broker_instance_type: str,
+        broker_count: int,
+        ebs_volume_gb: int,
+        broker_log_retention_days: int,
+        logs_bucket_name: str | None,
+        topic: TopicSettings,
+        vpc: ec2.IVpc,
+        security_group: ec2.ISecurityGroup,
+        parameter_prefix: str,
+        retain_logs: bool,
+        handler_log_retention_days: int,
+    ) -> None:
+        super().__init__(scope, id)
+        stack = cdk.Stack.of(self)
+        self.cluster_name = cluster_name
+        self.topic_name = topic.name
+        self.parameter_prefix = parameter_prefix
+        self._refs: dict[str, MskClusterRef] = {}
+
+        self.logs_bucket = private_bucket(
+            self,
+            "MskLogsBucket",
+            name=logs_bucket_name,
+            retain=retain_logs,
+            lifecycle_rules=[s3.LifecycleRule(id="ExpireBrokerLogs", expiration=cdk.Duration.days(max(broker_log_retention_days, 1)))],
+        )
+        acknowledge(self.logs_bucket, "AwsSolutions-S1", "This bucket only receives MSK broker logs from the log delivery service; access-logging a log bucket would only log the logger.")
+        # MSK delivers S3 broker logs through CloudWatch Logs vended delivery; declaring the
+        # policy here keeps CloudFormation from overwriting the one MSK would add itself.
+        delivery = iam.ServicePrincipal("delivery.logs.amazonaws.com")
+        self.logs_bucket.add_to_resource_policy(iam.PolicyStatement(
+            principals=[delivery], actions=["s3:PutObject"],
+            resources=[self.logs_bucket.arn_for_objects(f"msk-logs/AWSLogs/{stack.account}/*")],
+            conditions={"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control", "aws:SourceAccount": stack.account}},
+        ))
+        self.logs_bucket.add_to_resource_policy(iam.PolicyStatement(
+            principals=[delivery], actions=["s3:GetBucketAcl"], resources=[self.logs_bucket.bucket_arn],
+            conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
+        ))
+
+        self.log_group = log_group(self, "MskLogGroup", broker_log_retention_days, name=f"/aws/msk/{cluster_name}")
+
+        subnets = vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS).subnet_ids
+        self.cluster = msk.CfnCluster(
+            self,
+            "MskCluster",
+            cluster_name=cluster_name,
+            kafka_version=kafka_version,
+            number_of_broker_nodes=broker_count,
+            broker_node_group_info=msk.CfnCluster.BrokerNodeGroupInfoProperty(
+                instance_type=broker_instance_type,
+                client_subnets=subnets,
+                security_groups=[security_group.security_group_id],
+                storage_info=msk.CfnCluster.StorageInfoProperty(
+                    ebs_storage_info=msk.CfnCluster.EBSStorageInfoProperty(volume_size=ebs_volume_gb)
+                ),
+            ),
+            client_authentication=msk.CfnCluster.ClientAuthenticationProperty(
+                sasl=msk.CfnCluster.SaslProperty(iam=msk.CfnCluster.IamProperty(enabled=True)),
+                unauthenticated=msk.CfnCluster.UnauthenticatedProperty(enabled=False),
+            ),
+            encryption_info=msk.CfnCluster.EncryptionInfoProperty(
+                encryption_in_transit=msk.CfnCluster.EncryptionInTransitProperty(client_broker="TLS", in_cluster=True)
+            ),
+            enhanced_monitoring="PER_TOPIC_PER_BROKER",
+            logging_info=msk.CfnCluster.LoggingInfoProperty(
+                broker_logs=msk.CfnCluster.BrokerLogsProperty(
+                    cloud_watch_logs=msk.CfnCluster.CloudWatchLogsProperty(enabled=True, log_group=self.log_group.log_group_name),
+                    s3=msk.CfnCluster.S3Property(enabled=True, bucket=self.logs_bucket.bucket_name, prefix="msk-logs/"),
+                )
+            ),
+        )
+        self.cluster.node.add_dependency(self.logs_bucket.policy)
+        self.cluster_arn = self.cluster.attr_arn
+        self._arns(self)
+
+        # MSK defaults to auto.create.topics.enable=false: the topic must be declared.
+        topic_configs = {
+            "retention.ms": str(topic.retention_hours * 3600 * 1000),
+            "min.insync.replicas": str(topic.min_insync_replicas),
+            "cleanup.policy": "delete",
+        }
+        self.topic = msk.CfnTopic(
+            self,
+            "TelemetryTopic",
+            cluster_arn=self.cluster_arn,
+            topic_name=topic.name,
+            partition_count=topic.partitions,
+            replication_factor=topic.replication_factor,
+            configs=base64.b64encode(json.dumps(topic_configs, sort_keys=True).encode()).decode(),
+        )
+
+        self.cluster_policy = msk.CfnClusterPolicy(
+            self,
+            "FirehoseClusterPolicy",
+            cluster_arn=self.cluster_arn,
+            policy={
+                "Version": "2012-10-17",
+                "Statement": [{
+                    "Sid": "FirehoseMskSource",
+                    "Effect": "Allow",
+                    "Principal": {"Service": FIREHOSE_PRINCIPAL},
+                    "Action": list(FIREHOSE_CLUSTER_POLICY_ACTIONS),
+                    "Resource": self.cluster_arn,
+                    "Condition": {"StringEquals": {"aws:SourceAccount": stack.account}},
+                }],
+            },
+        )
+        self._bootstrap_brokers(handler_log_retention_days)
+        # Literal names: other stacks read them by name (value_for_string_parameter).
+        self.cluster_arn_parameter_name = f"{parameter_prefix}/cluster-arn"
+        self.bootstrap_parameter_name = f"{parameter_prefix}/bootstrap-brokers-sasl-iam"
+        self.cluster_arn_parameter = ssm.StringParameter(
+            self, "ClusterArnParameter", parameter_name=self.cluster_arn_parameter_name, string_value=self.cluster_arn,
+            description="The MSK cluster ARN (read by the other stacks at deploy time)",
+        )
+        self.bootstrap_parameter = ssm.StringParameter(
+            self, "BootstrapBrokersParameter", parameter_name=self.bootstrap_parameter_name,
+            string_value=self.bootstrap_brokers,
+            description="The MSK SASL/IAM bootstrap string (read by the other stacks at deploy time)",
+        )
+
+    def _bootstrap_brokers(self, log_days: int) -> None:
+        """GetBootstrapBrokers once the cluster is ACTIVE (CloudFormation's create of
+        AWS::MSK::Cluster ends there), again whenever the cluster ARN changes."""
+        call = cr.AwsSdkCall(
+            service="Kafka", action="getBootstrapBrokers", parameters={"ClusterArn": self.cluster_arn},
+            physical_resource_id=cr.PhysicalResourceId.of(self.cluster_arn),
+            output_paths=["BootstrapBrokerStringSaslIam"],
+        )
+        self.bootstrap_lookup = cr.AwsCustomResource(
+            self, "BootstrapBrokers", on_create=call, on_update=call,
+            policy=cr.AwsCustomResourcePolicy.from_sdk_calls(resources=[self.cluster_arn]),
+            install_latest_aws_sdk=False, log_group=log_group(self, "BootstrapBrokersLogs", log_days),
+        )
+        self.bootstrap_brokers = self.bootstrap_lookup.get_response_field("BootstrapBrokerStringSaslIam")
+        # The handler is a singleton per stack, named after CDK's fixed UUID.
+        singleton = cdk.Stack.of(self).node.find_child("AWS" + cr.AwsCustomResource.PROVIDER_FUNCTION_UUID.replace("-", ""))
+        acknowledge(singleton, "AwsSolutions-IAM4",
+                    "CDK's AwsCustomResource handler writes only its own CloudWatch logs with this managed policy.",
                     policy=iam.ManagedPolicy.from_aws_managed_policy_name(BASIC_EXECUTION_ROLE))
-        invoked = [on_event, is_complete, *(provider.node.find_child(f"framework-{n}") for n in ("isComplete", "onTimeout"))]
-        acknowledge(provider, "AwsSolutions-IAM5",
-                    "The framework invokes the handler functions by ARN; ':*' covers their versions and aliases, nothing else.",
-                    resource=[f"{f.function_arn}:*" for f in invoked])  # type: ignore[attr-defined]
-        acknowledge(on_event.role.node.find_child("DefaultPolicy"), "AwsSolutions-IAM5",  # type: ignore[union-attr]
-                    "Only ec2:DescribeSubnets/DescribeRouteTables (limited to this region), which UpdateConnectivity checks with the "
-                    "caller's permissions and which do not support resource-level permissions.", resource="*")
-        acknowledge(is_complete.role.node.find_child("DefaultPolicy"), "AwsSolutions-IAM5",  # type: ignore[union-attr]
-                    "Only kafka:DescribeClusterOperationV2, which has no resource types in the Service Authorization Reference "
-                    "(the operation ARN is known only at run time); the cluster actions are scoped to the cluster ARN.", resource="*")
-        acknowledge(provider.node.find_child("waiter-state-machine").node.find_child("Role"), "AwsSolutions-IAM5",
-                    "CloudWatch Logs vended-delivery actions (logs:CreateLogDelivery, PutResourcePolicy, ...) do not support "
-                    "resource-level permissions.", resource="*")
-        acknowledge(provider, "AwsSolutions-SF2", "The waiter state machine only polls is_complete once a minute during a deploy; X-Ray traces would add cost and nothing to diagnose.")
-        acknowledge(provider, "AwsSolutions-L1", "The Provider framework's Node.js functions use the runtime CDK pins for them; they are not our code.")
+        acknowledge(singleton, "AwsSolutions-L1",
+                    "CDK's AwsCustomResource handler: its Node.js runtime is pinned by aws-cdk-lib, not by us.")
+
+    def reference(self, scope: Construct) -> MskClusterRef:
+        """This cluster as `scope`'s stack sees it: ARN and bootstrap string read from the
+        SSM parameters at deploy time (no Fn::ImportValue), grants on that stack's principals."""
+        stack = cdk.Stack.of(scope)
+        if stack is cdk.Stack.of(self):
+            raise ValueError("reference() is for other stacks; in this stack use the MskCluster itself")
+        key = stack.node.path
+        if key not in self._refs:
+            self._refs[key] = MskClusterRef(
+                stack, cluster_name=self.cluster_name, topic_name=self.topic_name,
+                cluster_arn=ssm.StringParameter.value_for_string_parameter(stack, self.cluster_arn_parameter_name),
+                bootstrap_brokers=ssm.StringParameter.value_for_string_parameter(stack, self.bootstrap_parameter_name),
+            )
+        return self._refs[key]
+
+class MskClusterRef(ClusterAccess):
+    """The cluster in a consuming stack: `cluster_arn` and `bootstrap_brokers` are that
+    stack's SSM parameter values (MskCluster.reference)."""
+
+    def __init__(self, scope: Construct, *, cluster_name: str, topic_name: str, cluster_arn: str, bootstrap_brokers: str) -> None:
+        self.cluster_name, self.topic_name = cluster_name, topic_name
+        self.cluster_arn, self.bootstrap_brokers = cluster_arn, bootstrap_brokers
+        self._arns(scope)
 
 
 def _grant(grantee: Grantee, statements: list[iam.PolicyStatement]) -> IConstruct | None:

@@ -6,7 +6,15 @@ Fixes against the plan:
   visible to Athena without crawlers or MSCK REPAIR.
 - Columns come from acme_telemetry.schema, the one schema (no second copy here).
 - An Athena workgroup with an enforced, encrypted results location, and named queries
-  (the README's query among them). The plan promised Athena but created none.
+  (the README's query among them), qualified with this stack's database. The plan
+  promised Athena but created none.
+- The lake's lifecycle only uses classes Athena reads: Standard-IA, then Glacier Instant
+  Retrieval. Athena skips objects in Glacier Flexible Retrieval and Deep Archive (Athena
+  guide, "Query restored Amazon S3 Glacier objects"), so the plan's GLACIER transition
+  made old partitions silently vanish from every query.
+- `retain_data`: the data and access-log buckets are kept on destroy, with generated
+  (unique) names so the next deploy is not blocked; otherwise every bucket is emptied
+  and deleted with the stack.
 """
 
 from __future__ import annotations
@@ -22,6 +30,15 @@ from constructs import Construct
 from acme_telemetry import lake, schema
 from data_stack.constructs.common import private_bucket
 from data_stack.nag import acknowledge
+from data_stack.queries import qualify
+
+# Storage classes Athena can read without a restore (the lifecycle may only use these).
+ATHENA_READABLE_CLASSES = (
+    s3.StorageClass.INFREQUENT_ACCESS,
+    s3.StorageClass.ONE_ZONE_INFREQUENT_ACCESS,
+    s3.StorageClass.INTELLIGENT_TIERING,
+    s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
+)
 
 # Partition projection ranges: zero-padded like Firehose's !{timestamp:MM} etc.
 PROJECTION_RANGES = {
@@ -60,13 +77,20 @@ class TelemetryLake(Construct):
         table_name: str,
         workgroup_name: str,
         named_queries: Mapping[str, tuple[str, str]],
+        retain_data: bool,
+        ia_after_days: int = 30,
+        archive_after_days: int = 90,
+        archive_class: s3.StorageClass = s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
     ) -> None:
         super().__init__(scope, id)
         account = cdk.Stack.of(self).account
+        if archive_class.value not in {c.value for c in ATHENA_READABLE_CLASSES}:
+            raise ValueError(f"archive_class {archive_class.value}: Athena cannot read objects in it without a restore")
         self.access_logs_bucket = private_bucket(
             self,
             "AccessLogsBucket",
-            name=access_logs_bucket_name,
+            name=None if retain_data else access_logs_bucket_name,
+            retain=retain_data,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
             lifecycle_rules=[s3.LifecycleRule(id="ExpireAccessLogs", expiration=cdk.Duration.days(90))],
         )
@@ -75,7 +99,8 @@ class TelemetryLake(Construct):
         self.data_bucket = private_bucket(
             self,
             "DataBucket",
-            name=data_bucket_name,
+            name=None if retain_data else data_bucket_name,
+            retain=retain_data,
             versioned=True,
             server_access_logs_bucket=self.access_logs_bucket,
             server_access_logs_prefix="data/",
@@ -83,8 +108,9 @@ class TelemetryLake(Construct):
                 s3.LifecycleRule(
                     id="MoveToIA",
                     transitions=[
-                        s3.Transition(storage_class=s3.StorageClass.INFREQUENT_ACCESS, transition_after=cdk.Duration.days(30)),
-                        s3.Transition(storage_class=s3.StorageClass.GLACIER, transition_after=cdk.Duration.days(90)),
+                        s3.Transition(storage_class=s3.StorageClass.INFREQUENT_ACCESS,
+                                      transition_after=cdk.Duration.days(ia_after_days)),
+                        s3.Transition(storage_class=archive_class, transition_after=cdk.Duration.days(archive_after_days)),
                     ],
                 ),
                 s3.LifecycleRule(id="DeleteOldVersions", noncurrent_version_expiration=cdk.Duration.days(30)),
@@ -96,6 +122,7 @@ class TelemetryLake(Construct):
             self,
             "AthenaResultsBucket",
             name=results_bucket_name,
+            retain=False,  # query results are not data: they expire after 30 days anyway
             server_access_logs_bucket=self.access_logs_bucket,
             server_access_logs_prefix="athena-results/",
             lifecycle_rules=[s3.LifecycleRule(id="ExpireResults", expiration=cdk.Duration.days(30))],
@@ -110,7 +137,9 @@ class TelemetryLake(Construct):
             ),
         )
 
-        # Literal names (they are deterministic), so the table reads as it will deploy.
+        # The literal name when it is fixed (the table reads as it will deploy), else the
+        # generated one (a retained bucket).
+        lake_bucket = self.data_bucket.bucket_name if retain_data else data_bucket_name
         self.table = glue.CfnTable(
             self,
             "StreamingEventsTable",
@@ -124,10 +153,10 @@ class TelemetryLake(Construct):
                     "classification": "json",
                     "compressionType": "gzip",
                     "EXTERNAL": "TRUE",
-                    **projection_parameters(data_bucket_name),
+                    **projection_parameters(lake_bucket),
                 },
                 storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
-                    location=f"s3://{data_bucket_name}/{schema.LAKE_PREFIX}",
+                    location=f"s3://{lake_bucket}/{schema.LAKE_PREFIX}",
                     input_format="org.apache.hadoop.mapred.TextInputFormat",
                     output_format="org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
                     serde_info=glue.CfnTable.SerdeInfoProperty(
@@ -167,7 +196,7 @@ class TelemetryLake(Construct):
                 name=name,
                 description=description,
                 database=database_name,
-                query_string=sql,
+                query_string=qualify(sql, database_name, table_name),
                 work_group=self.workgroup.ref,
             )
             q.add_resource_dependency(self.table)

@@ -13,10 +13,13 @@ from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from data_stack.config import NetworkConfig
 from data_stack.constructs.common import log_group
+from data_stack.nag import acknowledge
 
 # MSK broker ports for IAM auth: 9098 inside the VPC; 14001-14100 are the multi-VPC
 # (PrivateLink) ports Firehose uses once multi-VPC connectivity is on.
@@ -25,8 +28,19 @@ MSK_MULTI_VPC_IAM_PORTS = (14001, 14100)
 
 
 class NetworkStack(cdk.Stack):
-    def __init__(self, scope: Construct, id: str, *, prefix: str, network: NetworkConfig, **kwargs: Any) -> None:
+    def __init__(self, scope: Construct, id: str, *, prefix: str, network: NetworkConfig, alarm_topic_name: str,
+                 alarm_email: str | None = None, **kwargs: Any) -> None:
         super().__init__(scope, id, **kwargs)
+
+        # Every alarm of the app notifies this topic (the other stacks build its ARN from
+        # the name: no export). An email subscription when configured (-c alarmEmail=).
+        self.alarm_topic = sns.Topic(self, "AlarmTopic", topic_name=alarm_topic_name, display_name="ACME telemetry alarms",
+                                     enforce_ssl=True)
+        acknowledge(self.alarm_topic, "AwsSolutions-SNS2",
+                    "CloudWatch alarms cannot publish to a topic encrypted with the AWS-managed SNS key; alarm messages carry "
+                    "only alarm names and states, no data.")
+        if alarm_email:
+            self.alarm_topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
 
         self.vpc = ec2.Vpc(
             self,
@@ -88,5 +102,6 @@ class NetworkStack(cdk.Stack):
         )
 
         cdk.CfnOutput(self, "VpcId", value=self.vpc.vpc_id)
+        cdk.CfnOutput(self, "AlarmTopicArn", value=self.alarm_topic.topic_arn)
         cdk.CfnOutput(self, "MskSecurityGroupId", value=self.msk_security_group.security_group_id)
 

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 class Synth:
     config: object
     stacks: object
-    templates: dict  # stack id -> template dict
+    templates: dict  # stack id (construct id) -> template dict
     outdir: Path
 
     def template(self, stack_id: str):
@@ -49,7 +49,8 @@ def synth(profile: str) -> Synth:
     config = load_profile(profile)
     stacks = build(app, config)
     assembly = app.synth()  # raises ValidationFailed on any unacknowledged cdk-nag finding
-    templates = {s.stack_name: s.template for s in assembly.stacks}
+    # Keyed by the construct id (AcmeMskStack): stack names carry the stage (AcmeMskStack-dev).
+    templates = {s.id: s.template for s in assembly.stacks}
     return Synth(config, stacks, templates, outdir)
 
 

@@ -11,7 +11,7 @@ from aws_cdk.assertions import Match
 
 from acme_telemetry import lake, schema
 from data_stack.config import SUPPORTED_KAFKA_VERSIONS
-from data_stack.queries import README_QUERY
+from data_stack.queries import README_QUERY, qualify
 
 # Lambda's reserved environment variables (Lambda rejects them at deploy).
 RESERVED_ENV = {
@@ -21,12 +21,13 @@ RESERVED_ENV = {
     "AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
     "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
 }
-STACKS = {"AcmeNetworkStack", "AcmeMskStack", "AcmeDataLakeStack", "AcmeDataGenStack", "AcmeDashboardStack"}
+STACKS = {"AcmeNetworkStack", "AcmeMskStack", "AcmeMskConnectivityStack", "AcmeDataLakeStack", "AcmeDataGenStack",
+          "AcmeDashboardStack"}
 
 
 def fn_by_name(s, suffix):
     for sid, lid, res in s.all_resources("AWS::Lambda::Function"):
-        if res["Properties"].get("FunctionName") == f"{s.config.prefix}-{suffix}":
+        if res["Properties"].get("FunctionName") == f"{s.config.name_prefix}-{suffix}":
             return sid, lid, res
     raise AssertionError(f"no function {suffix}")
 
@@ -41,14 +42,16 @@ def as_list(x):
     return x if isinstance(x, list) else [x]
 
 
-def test_five_stacks_with_the_plan_names(any_profile):
+def test_six_stacks_with_the_plan_names_qualified_by_stage(any_profile):
     s = any_profile
+    stage = s.config.profile  # no -c stage=: the profile's name
     assert set(s.templates) == STACKS
-    assert s.resources("AcmeMskStack", "AWS::MSK::Cluster")["MskCluster"]["Properties"]["ClusterName"] == "acme-msk-cluster"
+    assert {st.stack_name for st in s.stacks.all()} == {f"{sid}-{stage}" for sid in STACKS}
+    assert s.resources("AcmeMskStack", "AWS::MSK::Cluster")["MskCluster"]["Properties"]["ClusterName"] == f"acme-msk-cluster-{stage}"
     buckets = [b["Properties"].get("BucketName") for _, _, b in s.all_resources("AWS::S3::Bucket")]
     named = [b for b in buckets if b]
-    assert {"acme-telemetry-data-123456789012-us-west-2", "acme-msk-logs-123456789012-us-west-2"} <= set(named)
-    assert all(b.endswith("-123456789012-us-west-2") for b in named)
+    assert f"acme-msk-logs-{stage}-123456789012-us-west-2" in named
+    assert all(b.endswith("-123456789012-us-west-2") and f"-{stage}-" in b for b in named)
 
 
 def test_three_azs_for_prod_without_credentials(prod, dev):
@@ -72,14 +75,30 @@ def test_item1_no_lambda_sets_aws_region(any_profile):
 
 
 # --- item 2: bootstrap brokers from GetBootstrapBrokers, real cross-stack reference ---------
-def test_item2_bootstrap_servers_imported_from_get_bootstrap_brokers(dev):
+def ssm_parameter_name(s, stack_id, value):
+    """The SSM parameter a `{"Ref": <AWS::SSM::Parameter::Value<String> parameter>}` reads."""
+    param = s.templates[stack_id]["Parameters"][value["Ref"]]
+    assert param["Type"] == "AWS::SSM::Parameter::Value<String>", param
+    return param["Default"]
+
+
+def published(s, name):
+    """The value the MSK stack writes to SSM parameter `name`."""
+    params = [p["Properties"] for p in s.resources("AcmeMskStack", "AWS::SSM::Parameter").values() if p["Properties"]["Name"] == name]
+    assert len(params) == 1, name
+    return params[0]["Value"]
+
+
+def test_item2_bootstrap_servers_from_get_bootstrap_brokers_through_ssm(dev):
     _, _, producer = fn_by_name(dev, "producer")
     value = producer["Properties"]["Environment"]["Variables"]["BOOTSTRAP_SERVERS"]
-    assert set(value) == {"Fn::ImportValue"}, value
-    export_name = value["Fn::ImportValue"]
-    outputs = dev.templates["AcmeMskStack"]["Outputs"]
-    exported = [o for o in outputs.values() if o.get("Export", {}).get("Name") == export_name]
-    assert exported and exported[0]["Value"] == {"Fn::GetAtt": ["MultiVpcConnectivity", "BootstrapBrokerStringSaslIam"]}
+    name = ssm_parameter_name(dev, "AcmeDataGenStack", value)
+    assert name == "/acme-data-dev/msk/bootstrap-brokers-sasl-iam"
+    source = published(dev, name)
+    lookup = dev.templates["AcmeMskStack"]["Resources"][source["Fn::GetAtt"][0]]
+    assert source["Fn::GetAtt"][1] == "BootstrapBrokerStringSaslIam" and lookup["Type"] == "Custom::AWS"
+    call = json.loads("".join(p if isinstance(p, str) else "X" for p in lookup["Properties"]["Create"]["Fn::Join"][1]))
+    assert call["service"] == "Kafka" and call["action"] == "getBootstrapBrokers"
     for sid, text in ((k, json.dumps(t)) for k, t in dev.templates.items()):
         assert not re.search(r'"Fn::GetAtt": \["[^"]+", "BootstrapBrokers"\]', text), f"{sid} reads a BootstrapBrokers attribute MSK does not have"
 
@@ -112,26 +131,33 @@ def test_item4_topic_declared_from_config(any_profile):
     assert configs["min.insync.replicas"] == str(s.config.topic.min_insync_replicas)
 
 
-# --- item 5: multi-VPC connectivity after ACTIVE + cluster policy, stream after both -------
-def test_item5_connectivity_custom_resource_waits_and_policy_grants_firehose(dev):
-    msk = dev.templates["AcmeMskStack"]["Resources"]
-    cr = msk["MultiVpcConnectivity"]
+# --- item 5: multi-VPC connectivity + cluster policy, stream after both -------------------
+def test_item5_connectivity_is_its_own_stack_and_the_stream_waits_for_it(dev):
+    conn = dev.templates["AcmeMskConnectivityStack"]["Resources"]
+    cr = conn["MultiVpcConnectivity"]
     assert cr["Type"] == "Custom::MskMultiVpcConnectivity"
-    assert cr["Properties"]["ClusterArn"] == {"Fn::GetAtt": ["MskCluster", "Arn"]}
-    assert "FirehoseClusterPolicy" in cr["DependsOn"]
-    # a waiter state machine means an isComplete handler polls until the update is done
-    assert dev.resources("AcmeMskStack", "AWS::StepFunctions::StateMachine")
+    assert ssm_parameter_name(dev, "AcmeMskConnectivityStack", cr["Properties"]["ClusterArn"]) == "/acme-data-dev/msk/cluster-arn"
+    assert published(dev, "/acme-data-dev/msk/cluster-arn") == {"Fn::GetAtt": ["MskCluster", "Arn"]}
     handlers = [f["Properties"]["Handler"] for _, _, f in dev.all_resources("AWS::Lambda::Function")]
-    assert "handler.is_complete" in handlers and "handler.on_event" in handlers
-    policy = msk["FirehoseClusterPolicy"]["Properties"]["Policy"]["Statement"][0]
-    assert policy["Principal"] == {"Service": "firehose.amazonaws.com"}
-    assert "kafka:CreateVpcConnection" in policy["Action"]
+    assert "handler.on_event" in handlers and "handler.poll" in handlers
     stream = next(iter(dev.resources("AcmeDataGenStack", "AWS::KinesisFirehose::DeliveryStream").values()))
     arn = stream["Properties"]["MSKSourceConfiguration"]["MSKClusterARN"]
-    export = arn["Fn::ImportValue"]
-    out = [o for o in dev.templates["AcmeMskStack"]["Outputs"].values() if o.get("Export", {}).get("Name") == export]
-    assert out[0]["Value"] == {"Fn::GetAtt": ["MultiVpcConnectivity", "ClusterArn"]}
+    assert ssm_parameter_name(dev, "AcmeDataGenStack", arn) == "/acme-data-dev/msk/cluster-arn"
     assert stream["Properties"]["MSKSourceConfiguration"]["AuthenticationConfiguration"]["Connectivity"] == "PRIVATE"
+    deps = {d.node.id for d in dev.stacks.data_gen.dependencies}
+    assert {"AcmeMskConnectivityStack", "AcmeMskStack"} <= deps
+    assert "AcmeMskStack" in {d.node.id for d in dev.stacks.connectivity.dependencies}
+
+
+def test_item5_cluster_policy_is_what_the_firehose_docs_list_for_this_account_only(any_profile):
+    """Firehose developer guide, "Grant Firehose access to your private Amazon MSK
+    cluster": firehose.amazonaws.com gets kafka:CreateVpcConnection on the cluster."""
+    (policy,) = any_profile.resources("AcmeMskStack", "AWS::MSK::ClusterPolicy").values()
+    (st,) = policy["Properties"]["Policy"]["Statement"]
+    assert st["Principal"] == {"Service": "firehose.amazonaws.com"}
+    assert st["Action"] == ["kafka:CreateVpcConnection"] and st["Effect"] == "Allow"
+    assert st["Resource"] == {"Fn::GetAtt": ["MskCluster", "Arn"]}
+    assert st["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
 
 
 # --- item 6: newline between records ----------------------------------------------------
@@ -156,7 +182,7 @@ def test_item7_projection_matches_firehose_prefix(dev):
     assert p["projection.enabled"] == "true"
     for key, digits in (("year", "4"), ("month", "2"), ("day", "2"), ("hour", "2")):
         assert p[f"projection.{key}.type"] == "integer" and p[f"projection.{key}.digits"] == digits
-    bucket = "acme-telemetry-data-123456789012-us-west-2"
+    bucket = "acme-telemetry-data-dev-123456789012-us-west-2"
     template = p["storage.location.template"]
     assert template == f"s3://{bucket}/" + lake.PROJECTION_LOCATION_SUFFIX
     # The Firehose prefix, with its timestamp namespaces swapped for projection variables,
@@ -175,10 +201,13 @@ def test_item7_athena_workgroup_enforced_encrypted_and_readme_query(dev):
     assert conf["EnforceWorkGroupConfiguration"] is True
     assert conf["ResultConfiguration"]["EncryptionConfiguration"]["EncryptionOption"] == "SSE_S3"
     assert conf["ResultConfiguration"]["OutputLocation"].startswith("s3://acme-athena-results-")
-    queries = [q["Properties"]["QueryString"] for q in dev.resources("AcmeDataLakeStack", "AWS::Athena::NamedQuery").values()]
-    assert README_QUERY in queries
-    assert README_QUERY == ("SELECT event_type, COUNT(*) AS count FROM acme_telemetry.streaming_events "
-                            "WHERE year = '2026' AND month = '01' GROUP BY event_type;")
+    queries = {q["Properties"]["Name"]: q["Properties"] for q in dev.resources("AcmeDataLakeStack", "AWS::Athena::NamedQuery").values()}
+    # The README's query, on the stage's database, and for the current month (any day).
+    assert queries["events-by-type"]["QueryString"] == qualify(README_QUERY, "acme_telemetry_dev")
+    assert "acme_telemetry_dev.streaming_events" in queries["events-by-type"]["QueryString"]
+    assert all(q["Database"] == "acme_telemetry_dev" for q in queries.values())
+    for q in queries.values():
+        assert "current_date" in q["QueryString"] and not re.search(r"'20\d\d'", q["QueryString"]), q
 
 
 # --- item 8: a supported Kafka version ---------------------------------------------------
@@ -195,7 +224,7 @@ def test_item9_runtimes(any_profile):
         if rt.startswith("python"):
             assert tuple(map(int, rt.removeprefix("python").split("."))) >= (3, 12), (lid, rt)
         else:  # only CDK's own framework functions (custom-resource providers) are Node.js
-            assert lid.startswith(("ConnectivityProviderframework", "Custom")), (lid, rt)
+            assert lid.startswith(("ConnectivityProviderframework", "Custom", "AWS679f53fac002430cb0da5b7982bd2287")), (lid, rt)
             assert int(rt.removeprefix("nodejs").split(".")[0]) >= 20, (lid, rt)
     ours = [f for _, _, f in any_profile.all_resources("AWS::Lambda::Function") if f["Properties"]["Handler"].startswith("handler.")]
     assert len(ours) == 9 and {f["Properties"]["Runtime"] for f in ours} == {"python3.12"}
@@ -261,7 +290,7 @@ def test_item13_producer_and_consumer_grants(dev):
     assert {"kafka:DescribeClusterV2", "kafka:GetBootstrapBrokers", "kafka-cluster:Connect", "kafka-cluster:AlterGroup",
             "kafka-cluster:DescribeGroup", "kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"} <= cons
     text = json.dumps(dev.templates["AcmeDashboardStack"])
-    assert ":group/acme-msk-cluster/" in text and "acme-data-kpi-consumer" in text
+    assert ":group/acme-msk-cluster-dev/" in text and "acme-data-dev-kpi-consumer" in text
 
 
 # --- item 14: authorizer on $connect ----------------------------------------------------
@@ -309,7 +338,7 @@ def test_consumer_event_source_mapping_batches_per_window(any_profile):
         "BatchSize": s.config.dashboard.batch_size,
         "MaximumBatchingWindowInSeconds": s.config.dashboard.batching_window_s,
         "Topics": [schema.TOPIC],
-        "AmazonManagedKafkaEventSourceConfig": {"ConsumerGroupId": "acme-data-kpi-consumer"},
+        "AmazonManagedKafkaEventSourceConfig": {"ConsumerGroupId": f"acme-data-{s.config.profile}-kpi-consumer"},
         "DestinationConfig": {"OnFailure": {"Destination": Match.any_value()}},
     })
     assert s.config.dashboard.batch_size > 100
@@ -365,7 +394,7 @@ def test_firehose_put_log_events_resource_is_the_log_stream_arn(dev):
     t = dev.templates["AcmeDataGenStack"]
     arns = [render(t, r) for _, _, st in statements(dev, "AcmeDataGenStack") if "logs:PutLogEvents" in as_list(st["Action"])
             for r in as_list(st["Resource"])]
-    assert arns == ["arn:aws:logs:us-west-2:123456789012:log-group:/aws/firehose/acme-data-delivery:log-stream:delivery"]
+    assert arns == ["arn:aws:logs:us-west-2:123456789012:log-group:/aws/firehose/acme-data-dev-delivery:log-stream:delivery"]
     # and it names the group and stream the delivery stream logs to
     stream = next(iter(dev.resources("AcmeDataGenStack", "AWS::KinesisFirehose::DeliveryStream").values()))["Properties"]
     opts = stream["ExtendedS3DestinationConfiguration"]["CloudWatchLoggingOptions"]
@@ -383,7 +412,7 @@ def test_consumer_role_has_what_the_lambda_msk_esm_needs(any_profile):
     # Lambda "Configuring Lambda permissions for Amazon MSK event source mappings" / AWSLambdaMSKExecutionRole
     assert {"ec2:DescribeVpcs", "ec2:DescribeSecurityGroups", "ec2:DescribeSubnets"} <= by_resource['"*"']
     assert all(a.startswith("ec2:Describe") for a in by_resource['"*"']), by_resource['"*"']
-    on_cluster = next(v for k, v in by_resource.items() if "MskClusterArn" in k and ":topic/" not in k and ":group/" not in k)
+    on_cluster = next(v for k, v in by_resource.items() if k.startswith('{"Ref": "SsmParameterValue') and "mskclusterarn" in k)
     assert {"kafka:DescribeClusterV2", "kafka:GetBootstrapBrokers", "kafka-cluster:Connect",
             "kafka-cluster:DescribeClusterDynamicConfiguration"} <= on_cluster
     on_topic = next(v for k, v in by_resource.items() if ":topic/" in k)
@@ -396,18 +425,43 @@ def test_consumer_role_has_what_the_lambda_msk_esm_needs(any_profile):
     assert "AWSLambdaVPCAccessExecutionRole" in json.dumps(consumer_role["Properties"]["ManagedPolicyArns"])
 
 
-def test_connectivity_waiter_gives_up_before_cloudformation_does(dev):
-    msk = dev.templates["AcmeMskStack"]
-    cr = msk["Resources"]["MultiVpcConnectivity"]["Properties"]
-    service_timeout = int(cr["ServiceTimeout"])
-    assert service_timeout <= 3600  # CloudFormation's custom-resource maximum
-    machine = next(iter(dev.resources("AcmeMskStack", "AWS::StepFunctions::StateMachine").values()))
+def test_connectivity_wait_is_a_wait_condition_not_bounded_by_the_custom_resource_hour(any_profile):
+    """Issue 10, point 3: the custom resource only starts the work (it returns within
+    minutes); a WaitCondition, signalled by the poller, holds the deploy for up to 12 h."""
+    s = any_profile
+    res = s.templates["AcmeMskConnectivityStack"]["Resources"]
+    (wait_id, wait), = ((k, v) for k, v in res.items() if v["Type"] == "AWS::CloudFormation::WaitCondition")
+    assert int(wait["Properties"]["Timeout"]) == s.config.msk.connectivity_timeout_hours * 3600 == 43200 > 3600
+    assert wait["Properties"]["Count"] == 1
+    handle = wait["Properties"]["Handle"]["Ref"]
+    assert res[handle]["Type"] == "AWS::CloudFormation::WaitConditionHandle"
+    assert "MultiVpcConnectivity" in wait["DependsOn"]
+    cr = res["MultiVpcConnectivity"]["Properties"]
+    assert cr["WaitHandleUrl"] == {"Ref": handle}
+    assert int(cr["ServiceTimeout"]) <= 600  # no waiter: on_event returns at once
+    # No Provider waiter (is_complete) bounded by the hour; the poller is a state machine
+    # that loops once a minute and may run past the wait's 12 h.
+    (machine_id, machine), = ((k, v) for k, v in res.items() if v["Type"] == "AWS::StepFunctions::StateMachine")
+    assert "isComplete" not in json.dumps(machine) and "waiter" not in machine_id.lower()
     definition = json.loads("".join(p if isinstance(p, str) else "X" for p in machine["Properties"]["DefinitionString"]["Fn::Join"][1]))
-    retry = definition["States"]["framework-isComplete-task"]["Retry"][0]
-    waited = retry["IntervalSeconds"] * retry["MaxAttempts"]
-    assert retry["IntervalSeconds"] == 60
-    # a margin for the last is_complete call and the framework's response
-    assert 45 * 60 <= waited <= service_timeout - 300, (waited, service_timeout)
+    assert definition["TimeoutSeconds"] > 43200
+    waits = [st for st in definition["States"].values() if st["Type"] == "Wait"]
+    assert [w["Seconds"] for w in waits] == [60]
+    assert cr["PollerStateMachineArn"] == {"Ref": machine_id}
+    # The signal is a PUT to S3's presigned URL: the functions run outside the VPC.
+    for _, _, fn in s.all_resources("AWS::Lambda::Function"):
+        if fn["Properties"]["Handler"] in ("handler.on_event", "handler.poll"):
+            assert "VpcConfig" not in fn["Properties"]
+
+
+def test_a_failed_connectivity_step_cannot_delete_the_cluster(any_profile):
+    """The cluster and the connectivity step are in different stacks: a failed wait rolls
+    back only AcmeMskConnectivityStack."""
+    s = any_profile
+    assert s.resources("AcmeMskStack", "AWS::MSK::Cluster")
+    assert not s.resources("AcmeMskConnectivityStack", "AWS::MSK::Cluster")
+    assert not s.resources("AcmeMskStack", "AWS::CloudFormation::WaitCondition")
+    assert not [r for r in s.templates["AcmeMskStack"]["Resources"].values() if r["Type"] == "Custom::MskMultiVpcConnectivity"]
 
 
 def _role_actions(s, stack_id, role_fragment):
@@ -419,16 +473,19 @@ def _role_actions(s, stack_id, role_fragment):
 
 
 def test_connectivity_handlers_have_update_connectivity_permissions(dev):
-    on_event = _role_actions(dev, "AcmeMskStack", "ConnectivityOnEventServiceRole")
-    on_cluster = set().union(*(a for a, r, _ in on_event if r == [{"Fn::GetAtt": ["MskCluster", "Arn"]}]))
+    stack = "AcmeMskConnectivityStack"
+    cluster = [{"Ref": next(k for k, p in dev.templates[stack]["Parameters"].items() if p.get("Default") == "/acme-data-dev/msk/cluster-arn")}]
+    on_event = _role_actions(dev, stack, "ConnectivityOnEventServiceRole")
+    on_cluster = set().union(*(a for a, r, _ in on_event if r == cluster))
     assert {"kafka:DescribeClusterV2", "kafka:UpdateConnectivity"} <= on_cluster
-    ec2_st = [(a, c) for a, r, c in on_event if r == ["*"]]
+    ec2_st = [(a, c) for a, r, c in on_event if r == ["*"] and c]
     assert len(ec2_st) == 1 and ec2_st[0][0] == {"ec2:DescribeSubnets", "ec2:DescribeRouteTables"}
     assert ec2_st[0][1] == {"StringEquals": {"ec2:Region": "us-west-2"}}
-    is_complete = _role_actions(dev, "AcmeMskStack", "ConnectivityIsCompleteServiceRole")
-    polled = set().union(*(a for a, _, _ in is_complete))
-    assert {"kafka:DescribeClusterOperationV2", "kafka:DescribeClusterV2", "kafka:GetBootstrapBrokers"} <= polled
-    assert "kafka:UpdateConnectivity" not in polled  # the waiter never re-issues the update
+    assert any("states:StartExecution" in a for a, _, _ in on_event)
+    poller = _role_actions(dev, stack, "ConnectivityPollerServiceRole")
+    polled = set().union(*(a for a, _, _ in poller))
+    assert {"kafka:DescribeClusterOperationV2", "kafka:DescribeClusterV2"} <= polled
+    assert "kafka:UpdateConnectivity" not in polled  # the poller never (re-)issues the update
 
 
 def test_sqs_endpoint_for_the_esm_on_failure_destination(any_profile):
@@ -468,7 +525,7 @@ def test_az_context_is_filled_only_for_the_placeholder_account(tmp_path):
     assert fill_placeholder_az_context(app, real, load_profile("prod", {"account": real})) is False
     assert app.node.try_get_context(az_context_key(real, "us-west-2")) is None
     real_prod = load_profile("prod", {"account": real})
-    NetworkStack(app, "AcmeNetworkStack", prefix=real_prod.prefix, network=real_prod.network,
+    NetworkStack(app, "AcmeNetworkStack", prefix=real_prod.name_prefix, network=real_prod.network, alarm_topic_name="alarms",
                  env=cdk.Environment(account=real, region="us-west-2"))
     app.synth()
     manifest = json.loads((tmp_path / "manifest.json").read_text())

@@ -149,7 +149,7 @@ def result(request) -> Result:
 
 def test_synth_passes_cdk_nag(result):
     assert result.rc == 0 and "ValidationFailed" not in result.output, result.output[-4000:]
-    assert len(result.templates()) == 5
+    assert len(result.templates()) == 6
 
 
 def test_templates_are_for_that_account_and_region(result):
@@ -178,7 +178,8 @@ def test_acknowledgement_ids_come_from_the_templates(result):
     ids = result.acknowledged()
     granular = [i for i in ids if "[" in i]
     assert len(granular) >= 10, sorted(ids)
-    logical_ids = {lid for t in templates.values() for lid in t["Resources"]}
+    # Resources, and parameters (an SSM parameter value read at deploy time is a Ref to one).
+    logical_ids = {lid for t in templates.values() for lid in (*t["Resources"], *t.get("Parameters", {}))}
     exports = {o["Export"]["Name"] for t in templates.values() for o in t.get("Outputs", {}).values() if "Export" in o}
     for finding in granular:
         assert PLACEHOLDER_ACCOUNT not in finding, finding
@@ -199,7 +200,7 @@ def test_acknowledgement_ids_come_from_the_templates(result):
 def test_cfn_lint_is_clean_on_every_case():
     dirs = [synth(c).outdir for c in CASES]
     templates = [str(p) for d in dirs for p in sorted(d.glob("*.template.json"))]
-    assert len(templates) == 5 * len(CASES)
+    assert len(templates) == 6 * len(CASES)
     lint = shutil.which("cfn-lint", path=str(ROOT / ".venv" / "bin")) or "cfn-lint"
     # cwd=ROOT: cfn-lint reads the repo's .cfnlintrc.yaml (its ignore_checks); the
     # templates given here replace the file's own list.
