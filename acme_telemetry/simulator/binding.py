@@ -26,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from acme_telemetry.simulator import kernel, model, template
+from acme_telemetry.simulator.incidents import Incident
 from acme_telemetry.simulator.kernel import KernelBuildError
 from acme_telemetry.simulator.population import SessionFacts
 from acme_telemetry.simulator.truth import Fact
@@ -197,8 +198,8 @@ class Sim:
         self.collect = collect
         self.keys: list[bytes] = []  # slot -> session_id bytes
         self.sessions: list[Session | None] = []  # slot -> Session (ground truth slices)
-        self._ip = (ctypes.c_int64 * 10)()
-        self._dp = (ctypes.c_double * 7)()
+        self._ip = (ctypes.c_int64 * 12)()
+        self._dp = (ctypes.c_double * 10)()
         self._seg = (ctypes.c_int32 * (template.N_SLOTS + 2))()
 
     def __del__(self) -> None:
@@ -206,11 +207,25 @@ class Sim:
         if h:
             self.lib.k_free(h)
 
-    def add(self, uid: int, start: int, facts: SessionFacts, r: random.Random, watch_ms: int, deadline: int) -> None:
-        """Hands a session to the kernel: its template, its model inputs and two seeds drawn from r."""
+    def add(
+        self, uid: int, start: int, facts: SessionFacts, r: random.Random, watch_ms: int, deadline: int, incident: Incident | None = None
+    ) -> None:
+        """Hands a session to the kernel: its template, its model inputs and two seeds drawn
+        from r; and the incident on its slice, if any (simulator.incidents)."""
         parts = template.session_parts(facts)
         conn, dur_s = facts.connection_type, facts.title_duration_seconds
-        median, sigma, latency, extra_rebuf, fatal_mult = model.NETWORK[conn]
+        median, sigma, latency_ms, extra_rebuf, fatal_mult = model.NETWORK[conn]
+        latency = float(latency_ms)
+        vsf_p = model.VSF_BASE + model.VSF_PROB.get(conn, 0.0)
+        inc_from = inc_to = NEVER
+        inc = (0.0, 1.0, 1.0)
+        if incident is not None:
+            eff = incident.effect
+            inc_from, inc_to = incident.start_ms, incident.end_ms
+            inc = (eff.fatal_per_ms, eff.rebuffer_factor, eff.stall_factor)
+            if incident.active(start):  # the attempt starts during the incident
+                vsf_p = max(vsf_p, eff.vsf_prob)
+                latency = latency + eff.extra_startup_ms
         ip, dp, seg = self._ip, self._dp, self._seg
         ip[:] = [
             uid,
@@ -223,6 +238,8 @@ class Sim:
             int(facts.uhd),
             model.signed64(r.getrandbits(64)),
             model.signed64(r.getrandbits(64)),
+            inc_from,
+            inc_to,
         ]
         dp[:] = [
             median,
@@ -231,7 +248,8 @@ class Sim:
             extra_rebuf,
             fatal_mult,
             model.DEVICE_STARTUP_MS[facts.device_type],
-            model.VSF_BASE + model.VSF_PROB.get(conn, 0.0),
+            vsf_p,
+            *inc,
         ]
         acc = 0
         seg[0] = 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from acme_telemetry.times import to_ms
 
@@ -37,6 +38,8 @@ class SimConfig:
     target_events_per_s: if set, overrides concurrent_viewers with the number of viewers
       that gives this many events per second on average.
     customers, titles: population sizes (ids cust_000001.., title_00001..).
+    incidents: simulator.incidents.Incident values (a slice degraded for a period); none
+      by default, and without one the output is byte-identical to before they existed.
     """
 
     seed: int = 42
@@ -46,6 +49,7 @@ class SimConfig:
     target_events_per_s: float | None = None
     customers: int = 100_000
     titles: int = 10_000
+    incidents: tuple[Any, ...] = ()
 
     def __post_init__(self) -> None:
         if not _is_int(self.seed):
@@ -60,6 +64,10 @@ class SimConfig:
         tps = self.target_events_per_s
         if tps is not None and (not _is_number(tps) or not 0 < tps <= 1e7):
             raise SimConfigError(f"target_events_per_s must be a number in (0, 1e7], got {tps!r}")
+        from acme_telemetry.simulator.incidents import Incident
+
+        if not isinstance(self.incidents, tuple) or not all(isinstance(i, Incident) for i in self.incidents):
+            raise SimConfigError(f"incidents must be a tuple of simulator.incidents.Incident, got {self.incidents!r}")
         for name, limit in (("customers", 1_000_000), ("titles", 100_000)):
             v = getattr(self, name)
             if not _is_int(v) or not 1 <= v < limit:

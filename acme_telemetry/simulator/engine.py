@@ -54,6 +54,7 @@ import numpy as np
 
 from acme_telemetry.simulator.binding import NEVER, Sim
 from acme_telemetry.simulator.config import DEFAULT_START, SimConfig, SimConfigError
+from acme_telemetry.simulator.incidents import for_session
 from acme_telemetry.simulator.model import BUCKET_MS, MAX_SESSION_MS, T_BUCKET, T_SESSION, deadline, intended_watch_ms, rng
 from acme_telemetry.simulator.population import session_facts
 from acme_telemetry.simulator.truth import GroundTruth
@@ -83,7 +84,8 @@ def _add(sim: Sim, cfg: SimConfig, uid: int, start: int, ws: int) -> None:
     w = intended_watch_ms(r)
     end = deadline(start, w)
     if end >= ws:
-        sim.add(uid, start, session_facts(cfg.seed, cfg.customers, cfg.titles, r), r, w, end)
+        facts = session_facts(cfg.seed, cfg.customers, cfg.titles, r)
+        sim.add(uid, start, facts, r, w, end, for_session(cfg.incidents, facts) if cfg.incidents else None)
 
 
 @lru_cache(maxsize=64)
@@ -184,6 +186,8 @@ def _chunks(config: SimConfig, ws: int, we: float, n: int | None, truth: GroundT
     records; the caller chains them, so no Python frame resumes per event. (Blocks, not
     whole chunks: their objects are recycled by the allocator instead of page-faulted.)"""
     left = n if n is not None else -1
+    if truth is not None:
+        truth.incidents = list(config.incidents)
     if not left:
         return
     for sim, n_chunk in _raw(config, ws, we, truth is not None):

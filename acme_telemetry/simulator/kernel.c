@@ -88,6 +88,11 @@ typedef struct {
     uint64_t rng, path_rng;
     int32_t hb_ms, seq, h, buf_events, errors, state, started, rung, pending_rung, prev_rung, top, etype;
     int32_t outcome, quit_at_end, dur_s, startup, vsf;
+    /* an incident on this session's slice: [inc_from, inc_to) (NEVER, NEVER: none), the
+     * extra fatal-error hazard per ms, the rebuffer hazard's and the stall length's factors */
+    int64_t inc_from, inc_to;
+    double inc_fatal, inc_rebuf, inc_stall;
+    int32_t inc_on; /* the hazards in force were drawn during the incident */
     int32_t startup_out, rebuf_out, code, fatal; /* one-shot fields of the current event (-1: null) */
     int32_t alive; /* 1 live, 0 ended (its events may still be rendered), -1 slot free */
     char *tpl;                /* static template: N_SLOTS + 1 segments */
@@ -169,9 +174,12 @@ static void decide(sess_t *s) {
     s->played_d = s->stall_d = 0;
     if (s->state == S_PLAYING) {
         if (s->next_hb <= t) s->next_hb = t + 1; /* a lifecycle event took the heartbeat's ms */
+        int in_inc = t >= s->inc_from && t < s->inc_to;
+        if (in_inc != s->inc_on) s->inc_on = in_inc, s->cand = 0; /* an incident began or ended: re-draw */
         if (s->cand <= t) { /* hazards are set from the bandwidth at each lifecycle event */
             double bw = s->bw > s->bw_floor ? s->bw : s->bw_floor;
-            s->rate = s->base_rate + s->rebuf_c + 2.0 / bw * PER_MS;
+            if (s->inc_on) s->rate = s->base_rate + s->inc_fatal + (s->rebuf_c + 2.0 / bw * PER_MS) * s->inc_rebuf;
+            else s->rate = s->base_rate + s->rebuf_c + 2.0 / bw * PER_MS;
             s->cand = t + 1 + (int64_t)(-log(1.0 - unif(r)) / s->rate);
         }
         /* the next non-heartbeat event: a hazard, the ABR switch, intended watch time
@@ -225,7 +233,7 @@ static void decide(sess_t *s) {
                 et = E_ERROR;
                 s->errors += 1;
                 s->code = C_NONFATAL + (int)(unif(r) * 3);
-            } else if (x < s->base_rate) {
+            } else if (x < (s->inc_on ? s->base_rate + s->inc_fatal : s->base_rate)) {
                 et = E_ERROR, s->state = S_FAILED;
                 s->errors += 1;
                 s->code = C_FATAL + (int)(unif(r) * 3);
@@ -235,6 +243,7 @@ static void decide(sess_t *s) {
                 s->buf_events += 1;
                 s->rebuf_start_t = te;
                 int64_t length = (int64_t)((600.0 + 20000.0 / s->bw) * exp(0.8 * normal(r))) + 1;
+                if (s->inc_on) length = (int64_t)((double)length * s->inc_stall) + 1;
                 s->quit_at_end = length > 12000 && unif(r) < 0.5;
                 s->rebuf_end = te + (s->quit_at_end ? 12000 : length);
                 s->pending_switch = NEVER;
@@ -338,9 +347,11 @@ API void k_free(sim_t *m) {
     free(m);
 }
 
-/* iparams: uid, start, deadline, watch_ms, hb_ms, dur_s, pos0_s, uhd, rng seed, path seed
+/* iparams: uid, start, deadline, watch_ms, hb_ms, dur_s, pos0_s, uhd, rng seed, path seed,
+ *          incident from, incident to (NEVER, NEVER: none)
  * dparams: median Mbps, log-sd per heartbeat, startup latency ms, extra rebuffers per
- *          minute, fatal-error multiplier, device startup ms, video start failure prob.
+ *          minute, fatal-error multiplier, device startup ms, video start failure prob,
+ *          incident: extra fatal hazard per ms, rebuffer hazard factor, stall length factor.
  * tpl/seg: the static template and its N_SLOTS + 2 segment offsets. Returns the slot. */
 API int32_t k_add(sim_t *m, const int64_t *ip, const double *dp, const char *tpl, const int32_t *seg) {
     int32_t slot;
@@ -371,6 +382,8 @@ API int32_t k_add(sim_t *m, const int64_t *ip, const double *dp, const char *tpl
     s->top = ip[7] ? g_n_rungs - 1 : g_n_rungs - 2; /* the top (4K) rung needs a capable device */
     s->rng = (uint64_t)ip[8], s->path_rng = (uint64_t)ip[9];
     double latency = dp[2], extra_rebuf = dp[3], fatal_mult = dp[4], device_ms = dp[5], vsf_p = dp[6];
+    s->inc_from = ip[10], s->inc_to = ip[11];
+    s->inc_fatal = dp[7], s->inc_rebuf = dp[8], s->inc_stall = dp[9];
     s->median = dp[0], s->sigma = dp[1];
     s->base_rate = PAUSE_PER_MS + SEEK_PER_MS + ERROR_PER_MS + FATAL_PER_MS * fatal_mult;
     s->rebuf_c = (0.02 + extra_rebuf) * PER_MS;
