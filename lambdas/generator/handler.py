@@ -11,12 +11,17 @@ where key is the session_id and value one JSON event, both UTF-8 strings.
 
 Env (all required, set by the data-gen stack from data_stack.config): PRODUCER_FUNCTION_NAME,
 SCHEDULE_MINUTES, SEED, CONCURRENT_VIEWERS, HEARTBEAT_INTERVAL_S, MAX_ASYNC_PAYLOAD_BYTES.
+Optional: INCIDENTS, incidents to rehearse (acme_telemetry.simulator.incidents), separated
+by ';', e.g. "cdn=fastly,at=2026-12-01T07:00:00Z,for=10m,kind=outage"; empty or unset: none.
+Their `at=` is an absolute UTC time: every invocation must see the same incidents, or
+consecutive windows would not concatenate to one coherent stream.
 Metrics (EMF): EventsGenerated, ProducerInvocations.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,7 +33,7 @@ from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from acme_telemetry import times
-from acme_telemetry.simulator import SimConfig, iter_window
+from acme_telemetry.simulator import Incident, IncidentError, SimConfig, iter_window, parse_incident
 from lambdas._env import require
 
 logger = Logger()
@@ -44,12 +49,26 @@ def window_for(event_time: str, minutes: int) -> tuple[datetime, datetime]:
     return end - timedelta(minutes=minutes), end
 
 
+def incidents(text: str) -> tuple[Incident, ...]:
+    """INCIDENTS: ';'-separated incident specs with absolute `at=` times (module doc)."""
+    out = []
+    for spec in (s.strip() for s in text.split(";")):
+        if not spec:
+            continue
+        at = next((kv.split("=", 1)[1] for kv in spec.split(",") if kv.strip().startswith("at=")), None)
+        if at is None or at.strip().startswith("+"):
+            raise IncidentError(f"INCIDENTS: {spec!r} needs an absolute at= time (such as at=2026-12-01T07:00:00Z) on the Lambda")
+        out.append(parse_incident(spec, 0))
+    return tuple(out)
+
+
 def sim_config() -> SimConfig:
     """The simulator settings the stack passed in (data_stack.config's generator profile)."""
     return SimConfig(
         seed=require("SEED", int),
         concurrent_viewers=require("CONCURRENT_VIEWERS", int),
         heartbeat_interval_s=require("HEARTBEAT_INTERVAL_S", float),
+        incidents=incidents(os.environ.get("INCIDENTS", "")),
     )
 
 
