@@ -314,19 +314,26 @@ class MskCluster(Construct, ClusterAccess):
         if key not in self._refs:
             self._refs[key] = MskClusterRef(
                 stack, cluster_name=self.cluster_name, topic_name=self.topic_name,
-                cluster_arn=ssm.StringParameter.value_for_string_parameter(stack, self.cluster_arn_parameter_name),
-                bootstrap_brokers=ssm.StringParameter.value_for_string_parameter(stack, self.bootstrap_parameter_name),
+                cluster_arn_parameter=self.cluster_arn_parameter_name, bootstrap_parameter=self.bootstrap_parameter_name,
             )
         return self._refs[key]
 
 class MskClusterRef(ClusterAccess):
     """The cluster in a consuming stack: `cluster_arn` and `bootstrap_brokers` are that
-    stack's SSM parameter values (MskCluster.reference)."""
+    stack's SSM parameter values (MskCluster.reference), each declared only when used
+    (an unused template parameter is a cfn-lint warning)."""
 
-    def __init__(self, scope: Construct, *, cluster_name: str, topic_name: str, cluster_arn: str, bootstrap_brokers: str) -> None:
+    def __init__(self, scope: Construct, *, cluster_name: str, topic_name: str, cluster_arn_parameter: str,
+                 bootstrap_parameter: str) -> None:
+        self._stack = cdk.Stack.of(scope)
         self.cluster_name, self.topic_name = cluster_name, topic_name
-        self.cluster_arn, self.bootstrap_brokers = cluster_arn, bootstrap_brokers
+        self._bootstrap_parameter = bootstrap_parameter
+        self.cluster_arn = ssm.StringParameter.value_for_string_parameter(self._stack, cluster_arn_parameter)
         self._arns(scope)
+
+    @property  # type: ignore[override]
+    def bootstrap_brokers(self) -> str:
+        return ssm.StringParameter.value_for_string_parameter(self._stack, self._bootstrap_parameter)
 
 
 def _grant(grantee: Grantee, statements: list[iam.PolicyStatement]) -> IConstruct | None:

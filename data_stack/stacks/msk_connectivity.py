@@ -43,5 +43,3 @@ class MskConnectivityStack(cdk.Stack):
             architecture=architecture,
         )
         cdk.CfnOutput(self, "ConnectivityPollerStateMachineArn", value=self.connectivity.state_machine.state_machine_arn)
-        cdk.CfnOutput(self, "ConnectivitySignal", value=cdk.Token.as_string(self.connectivity.ready.attr_data),
-                      description="What the poller signalled when multi-VPC connectivity was on")

@@ -32,11 +32,11 @@ NAME_PROPERTIES = {
 }
 
 
-def physical_names(s: Synth) -> dict[tuple[str, str], str]:
+def physical_names(s: Synth | dict) -> dict[tuple[str, str], str]:
     """(resource type, name) -> where, for every name the templates set (Glue databases and
-    stack exports included)."""
+    stack exports included). `s`: a Synth, or stack id -> template."""
     found: dict[tuple[str, str], str] = {}
-    for sid, t in s.templates.items():
+    for sid, t in (s if isinstance(s, dict) else s.templates).items():
         for lid, res in t["Resources"].items():
             props = res.get("Properties", {})
             key = NAME_PROPERTIES.get(res["Type"])

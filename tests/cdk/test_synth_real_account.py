@@ -49,10 +49,12 @@ class Case:
     source: str  # "context" (-c account=) or "env" (CDK_DEFAULT_ACCOUNT + AWS_REGION)
     region: str
     validation: bool = False
+    stage: str | None = None  # -c stage=
 
     @property
     def id(self) -> str:
-        return f"{self.profile}-{self.source}-{self.region}{'-validated' if self.validation else ''}"
+        stage = f"-stage-{self.stage}" if self.stage else ""
+        return f"{self.profile}-{self.source}-{self.region}{stage}{'-validated' if self.validation else ''}"
 
 
 CASES = [
@@ -64,7 +66,10 @@ CASES = [
     Case("prod", "context", "eu-west-1", validation=True),
     Case("prod", "env", "eu-west-1"),
     Case("prod", "env", "us-west-2"),
+    # Side by side with dev-context-us-west-2 and prod-context-us-west-2: one account, one region.
+    Case("dev", "context", "us-west-2", stage="alice"),
 ]
+SIDE_BY_SIDE = [c for c in CASES if c.source == "context" and c.region == "us-west-2"]
 
 
 @dataclass
@@ -73,6 +78,11 @@ class Result:
     rc: int
     output: str
     outdir: Path
+
+    def stack_names(self) -> set[str]:
+        manifest = json.loads((self.outdir / "manifest.json").read_text())
+        return {a["properties"]["stackName"] for a in manifest["artifacts"].values()
+                if a["type"] == "aws:cloudformation:stack"}
 
     def templates(self) -> dict[str, dict]:
         return {p.name.removesuffix(".template.json"): json.loads(p.read_text())
@@ -129,6 +139,8 @@ def synth(case: Case) -> Result:
     outdir = project / "out" / case.id
     shutil.rmtree(outdir, ignore_errors=True)
     cmd = [str(CDK), "synth", "-c", f"profile={case.profile}", "--no-notices", "-q", "-o", str(outdir)]
+    if case.stage:
+        cmd += ["-c", f"stage={case.stage}"]
     if case.source == "context":
         cmd += ["-c", f"account={ACCOUNT}"]
         if case.region != "us-west-2":  # us-west-2 is the profiles' own region
@@ -188,13 +200,28 @@ def test_acknowledgement_ids_come_from_the_templates(result):
         for ref in re.findall(r"<([^<>]+)>", finding):
             name = ref.removesuffix(".Arn")
             assert name.startswith("AWS::") or name in logical_ids, f"{finding}: {name} is not in the templates"
-        for export in re.findall(r"[A-Za-z0-9]+:ExportsOutput[A-Za-z0-9]+", finding):
+        for export in re.findall(r"[A-Za-z0-9-]+:ExportsOutput[A-Za-z0-9]+", finding):
             assert export in exports, f"{finding}: export {export} does not exist"
     # The findings that used to be hand-written with us-west-2:123456789012 are acknowledged
     # with this synth's own account and region.
     arn = f":{case.region}:{ACCOUNT}:"
     assert any("execute-api" + arn in i and "@connections" in i for i in granular), granular
     assert any("kafka" + arn + "group/" in i for i in granular), granular
+
+
+def test_profiles_and_stages_side_by_side_share_no_stack_name_and_no_physical_name():
+    """Issue 10, point 2, the way a user runs it: dev, prod and a second dev (-c stage=alice)
+    synthesized by the CLI for one account and region."""
+    from tests.cdk.test_deploy_ready import physical_names
+
+    results = [synth(c) for c in SIDE_BY_SIDE]
+    assert len(results) == 3 and all(r.rc == 0 for r in results), [r.output[-2000:] for r in results if r.rc]
+    for i, a in enumerate(results):
+        for b in results[i + 1:]:
+            assert not a.stack_names() & b.stack_names(), (a.case.id, b.case.id)
+            shared = set(physical_names(a.templates())) & set(physical_names(b.templates()))
+            assert not shared, (a.case.id, b.case.id, sorted(shared))
+    assert {n for r in results for n in r.stack_names()} >= {"AcmeMskStack-dev", "AcmeMskStack-prod", "AcmeMskStack-alice"}
 
 
 def test_cfn_lint_is_clean_on_every_case():
