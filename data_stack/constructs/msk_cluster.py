@@ -65,7 +65,6 @@ class ClusterAccess:
     cluster_name: str
     topic_name: str
     cluster_arn: str
-    bootstrap_brokers: str
 
     def _arns(self, scope: Construct) -> None:
         stack = cdk.Stack.of(scope)
@@ -331,7 +330,7 @@ class MskClusterRef(ClusterAccess):
         self.cluster_arn = ssm.StringParameter.value_for_string_parameter(self._stack, cluster_arn_parameter)
         self._arns(scope)
 
-    @property  # type: ignore[override]
+    @property
     def bootstrap_brokers(self) -> str:
         return ssm.StringParameter.value_for_string_parameter(self._stack, self._bootstrap_parameter)
 
