@@ -372,3 +372,26 @@ def test_named_queries_work_on_any_day_and_on_the_local_lake(tmp_path):
         assert out.returncode == 0, out.stderr
         rows = out.stdout.strip().splitlines()
         assert len(rows) >= 2 if name != "errors-by-device-type" else len(rows) >= 1, (name, out.stdout)
+
+
+def test_every_function_gets_each_setting_its_handler_requires(any_profile):
+    """A handler reads its settings with lambdas._env.require (no defaults), so a variable
+    the stack forgets fails every invocation after a deploy that looked fine. The KPI
+    consumer now needs KPI_WINDOW_S and HEARTBEAT_INTERVAL_S (mergeable windows)."""
+    import re
+
+    s, checked = any_profile, 0
+    for folder in sorted((ROOT / "lambdas").iterdir()):
+        handler = folder / "handler.py"
+        if not handler.is_file():
+            continue
+        required = set(re.findall(r"require\(\s*\"([A-Z0-9_]+)\"", handler.read_text()))
+        name = f"{s.config.name_prefix}-{folder.name.replace('_', '-')}"
+        fns = [f for _, _, f in s.all_resources("AWS::Lambda::Function") if f["Properties"].get("FunctionName") == name]
+        if not fns:
+            assert not required, f"{folder.name} requires {required} but no function {name} is deployed"
+            continue
+        env = set(fns[0]["Properties"].get("Environment", {}).get("Variables", {}))
+        assert required <= env, (folder.name, sorted(required - env))
+        checked += 1
+    assert checked >= 7
