@@ -19,6 +19,7 @@ Row = dict[str, Any]
 BENCHMARKS = {
     "generator": "bench.generator",  # simulator vs the plan's generator (issue: telemetry core)
     "fanout": "bench.fanout",  # local WebSocket fan-out to 200 clients (issue: dashboard)
+    "pipeline": "bench.pipeline",  # broker -> lake end to end vs Kafka's own tools (issue 13)
 }
 
 

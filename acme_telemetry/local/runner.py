@@ -62,6 +62,11 @@ WRITER_GROUP = "acme-lake-writer"
 # DEADLINE_BASE_S + 2 N / R): far beyond a healthy run, well short of "hung for 11 minutes".
 DEADLINE_BASE_S = 60.0
 DEADLINE_MIN_RATE = 1000.0
+# CPU priority of the children when the machine is short of cores: the lake path (the writer,
+# the Firehose stand-in) first, then the producer (a load generator: slower only means a
+# smaller rate, never lost data), then the dashboard (a live view: it may fall a little behind
+# under sustained overload, and it says so with its own lag). Niceness, added to the supervisor's.
+NICE = {"writer": 0, "producer": 2, "dashboard": 5}
 STALL_AFTER_S = 5.0  # no progress for this long: the status line says what is stuck
 
 
@@ -89,6 +94,7 @@ class RunOptions:
     # default one moves to the next free port with a warning line.
     explicit: frozenset[str] = field(default=frozenset(), compare=False)
     deadline_s: float | None = None  # None: from --events N (see DEADLINE_BASE_S)
+    duration_s: float | None = None  # stop (in order, exit 0) this long after the producer starts: the benchmark
     assign_timeout_s: float = 15.0
 
 
@@ -118,7 +124,7 @@ def run(opts: RunOptions, *, console: Console | None = None, pipeline_out: list[
         with Supervisor(console=console) as sup:
             pipeline.start(sup)
             outcome = sup.watch(
-                done=pipeline.all_durable, tick=pipeline.tick, status=pipeline.status, status_every_s=opts.status_every_s
+                done=pipeline.done, tick=pipeline.tick, status=pipeline.status, status_every_s=opts.status_every_s
             )
             if outcome.kind == "done" and pipeline.dashboard is not None:
                 pipeline.dashboard.send({"cmd": "catch_up", "to": pipeline.produced_offsets()})
@@ -185,7 +191,8 @@ class LocalPipeline:
             port = self._port("--port", o.port, DEFAULT_PORT, "the dashboard")
             self.dashboard = sup.start(ChildService(
                 "dashboard", "dashboard",
-                {**common, "host": o.host, "port": port, "static_dir": str(o.static_dir), "window_s": o.window_s},
+                {**common, "host": o.host, "port": port, "static_dir": str(o.static_dir), "window_s": o.window_s,
+                 "nice": NICE["dashboard"]},
                 log_dir=log_dir, start_timeout_s=45.0,
             ))
             self.url = self.dashboard.ready_info.get("url")
@@ -207,7 +214,7 @@ class LocalPipeline:
             "producer", "producer",
             {**common, "events": o.events, "rate": o.rate, "seed": o.seed,
              "start": o.start.isoformat() if o.start is not None else None,
-             "concurrent_viewers": o.concurrent_viewers, "client": o.client},
+             "concurrent_viewers": o.concurrent_viewers, "client": o.client, "nice": NICE["producer"]},
             log_dir=log_dir, finishes=o.events is not None,
         ))
         self.started_at = time.monotonic()
@@ -271,6 +278,13 @@ class LocalPipeline:
         ps = self.producer.stats if self.producer is not None else {}
         return self.opts.events is not None and bool(ps) and bool(ps.get("done")) and self.produced() >= self.opts.events
 
+    def done(self) -> bool:
+        """All --events N durable, or --duration over."""
+        d = self.opts.duration_s
+        if d is not None and self.started_at is not None and time.monotonic() - self.started_at >= d:
+            return True
+        return self.all_durable()
+
     def all_durable(self) -> bool:
         """True once --events N were produced and the writer committed past all of them."""
         if not self.all_produced() or self.writer is None:
@@ -292,7 +306,7 @@ class LocalPipeline:
         if progress != self._progress:
             self._progress, self._progress_at = progress, now
         deadline = self.deadline_s()
-        if deadline is not None and self.started_at is not None and now - self.started_at > deadline and not self.all_durable():
+        if deadline is not None and self.opts.duration_s is None and self.started_at is not None and now - self.started_at > deadline and not self.all_durable():
             self.deadline_error = (
                 f"--events {self.opts.events:,}: only {self.lake_events():,} events reached the lake within {deadline:.0f} s"
                 f" ({self.stall_cause() or 'still moving, too slowly'})"

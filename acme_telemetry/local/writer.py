@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import queue
 import signal
 import sys
 import threading
@@ -117,6 +118,28 @@ def confluent_consumer_config(settings: KafkaSettings, group_id: str, **override
     }
 
 
+@dataclass
+class _Batch:
+    """One flush's worth: the telemetry lines, the error lines by reason, the offsets after them."""
+
+    lines: list[bytes]
+    ids: list[str]
+    size: int
+    oldest_ms: int | None
+    errors: dict[str, list[bytes]]
+    errors_oldest_ms: dict[str, int]
+    n_errors: int
+    offsets: dict[tuple[str, int], int]
+    seq: int = 0  # the order batches were taken in: their offsets are applied in it
+    gzipped: bytes | None = None  # the telemetry object, once compressed
+    written: list[Path] | None = None  # the objects, once durable
+    t0: float = 0.0
+
+
+SINK_QUEUE = 4  # batches waiting for each of the two sink stages (compress, disk)
+DISK_WORKERS = 3
+
+
 class LakeWriter:
     """Consume `topic` (group `group_id`) and write the lake under `lake_dir`."""
 
@@ -167,6 +190,15 @@ class LakeWriter:
         self._rejoined = False
         self._fatal: str | None = None
         self._first_offset: dict[int, int] = {}  # partition -> first offset read (lag before any flush)
+        self._sink_queue: queue.Queue[_Batch | None] = queue.Queue(SINK_QUEUE)
+        self._disk_queue: queue.Queue[_Batch | None] = queue.Queue(SINK_QUEUE)
+        self._order_lock = threading.Lock()
+        self._finished: dict[int, _Batch] = {}
+        self._next_seq = 0  # the next batch taken gets this number
+        self._next_apply = 0  # the next batch whose offsets may be applied
+        self._sink_error: BaseException | None = None
+        self._to_commit: queue.SimpleQueue[dict[tuple[str, int], int]] = queue.SimpleQueue()
+        self._reader: threading.Thread | None = None
         self._reset_buffer()
 
     # --- buffer -------------------------------------------------------------------------
@@ -240,66 +272,185 @@ class LakeWriter:
 
     # --- flush: objects first, offsets after -------------------------------------------
 
-    def flush(self) -> bool:
-        """Write what is buffered, durably, then commit its offsets. True if anything was written."""
+    def _take(self) -> _Batch | None:
+        """What is buffered, as one batch; the buffer starts again empty."""
         with self._lock:
             if not self._offsets:
-                return False
-            written_objects = []
-            if self._lines and self._oldest_ms is not None:
-                arrival = datetime.fromtimestamp(self._oldest_ms / 1000, tz=UTC)
-                key = lake.partition_path(arrival) + lake.object_name(arrival)
-                path = lake.write_object(self.lake_dir, key, self._lines)
-                written_objects.append(path)
-                self.stats.bytes_written += path.stat().st_size
-                self.stats.bytes_in += self._size
-            for reason, lines in self._errors.items():
-                arrival = datetime.fromtimestamp(self._errors_oldest_ms[reason] / 1000, tz=UTC)
-                key = lake.error_partition_path(reason, arrival) + lake.object_name(arrival)
-                lake.write_object(self.lake_dir, key, lines)
-            # Everything above is durable: the offsets may move past it now.
-            self.durable_offsets.update(self._offsets)
-            self._commit(dict(self._offsets))
-            s = self.stats
-            s.events_written += len(self._lines)
-            s.errors_written += self._n_errors
-            for reason, lines in self._errors.items():
-                s.errors_by_reason[reason] = s.errors_by_reason.get(reason, 0) + len(lines)
-            s.objects_written += len(written_objects)
-            s.error_objects_written += len(self._errors)
-            s.flushes += 1
-            if written_objects and s.first_object_at is None:
-                s.first_object_at = time.monotonic()
-            if self.event_ids is not None:
-                self.event_ids.update(self._ids)
-                s.distinct_events = len(self.event_ids)
-            log.info(
-                "flushed %d events, %d errors in %d object(s); offsets %s",
-                len(self._lines), self._n_errors, len(written_objects) + len(self._errors),
-                {f"{t}/{p}": o for (t, p), o in sorted(self._offsets.items())},
-            )
+                return None
+            batch = _Batch(self._lines, self._ids, self._size, self._oldest_ms, self._errors,
+                           self._errors_oldest_ms, self._n_errors, self._offsets, seq=self._next_seq)
+            self._next_seq += 1
             self._reset_buffer()
-        if self.on_flush:
-            self.on_flush(self.stats)
+            return batch
+
+    def flush(self) -> bool:
+        """Write what is buffered, durably, then commit its offsets; wait for it (and for any
+        batch handed to the sink thread before). True if anything was written."""
+        self._sink_queue.join()
+        self._raise_sink_error()
+        while not self._to_commit.empty():
+            self._commit(self._to_commit.get())
+        batch = self._take()
+        if batch is None:
+            return False
+        self._write(batch)
         return True
 
+    def _flush_async(self) -> None:
+        """Hand the buffer to the sink thread (compress, write, fsync, commit) and read on.
+        The queue holds at most SINK_QUEUE batches: a slow disk slows reading, never memory."""
+        self._raise_sink_error()
+        batch = self._take()
+        if batch is not None:
+            self._sink_queue.put(batch)
+
+    def _raise_sink_error(self) -> None:
+        if self._sink_error is not None:
+            raise self._sink_error
+
+    def _sink(self) -> None:
+        """Stage 1 of 2: compress (zlib-ng releases the GIL), then hand to the disk stage, in order."""
+        disks = [threading.Thread(target=self._disk, name=f"writer-disk-{i}", daemon=True) for i in range(DISK_WORKERS)]
+        for disk in disks:
+            disk.start()
+        try:
+            while True:
+                batch = self._sink_queue.get()
+                if batch is None:
+                    self._sink_queue.task_done()  # so a flush after the end (on close) does not wait
+                    return
+                handed = False
+                try:
+                    if self._sink_error is None and batch.lines:
+                        batch.gzipped = lake.gzip_lines(batch.lines)
+                    self._disk_queue.put(batch)  # task_done once the disk stage has it durable
+                    handed = True
+                except BaseException as exc:  # noqa: BLE001 - raised in the reading thread
+                    log.exception("compressing an object failed")
+                    self._sink_error = exc
+                finally:
+                    if not handed:
+                        self._sink_queue.task_done()
+        finally:
+            self._disk_queue.put(None)
+            for disk in disks:
+                disk.join(60)
+
+    def _disk(self) -> None:
+        """Stage 2 of 2 (DISK_WORKERS threads): write, fsync, rename; then, in batch order,
+        the offsets (objects first, offsets after). Several fsyncs in flight share the file
+        system's journal commits, which the broker's own writes make slow."""
+        while True:
+            batch = self._disk_queue.get()
+            if batch is None:
+                self._disk_queue.put(None)  # for the next worker
+                return
+            try:
+                if self._sink_error is None:
+                    batch.written = self._write_objects(batch)
+            except BaseException as exc:  # noqa: BLE001 - raised in the reading thread
+                log.exception("writing an object failed")
+                self._sink_error = exc
+            finally:
+                self._complete(batch)
+
+    def _complete(self, batch: _Batch) -> None:
+        """Apply finished batches in the order they were taken; then their flush is over."""
+        with self._order_lock:
+            self._finished[batch.seq] = batch
+            while self._next_apply in self._finished:
+                b = self._finished.pop(self._next_apply)
+                self._next_apply += 1
+                try:
+                    if self._sink_error is None and b.written is not None:
+                        self._apply(b, b.written)
+                finally:
+                    self._sink_queue.task_done()
+
+    def _write(self, b: _Batch) -> None:
+        """Write and apply one batch in the calling thread (everything taken before is applied)."""
+        with self._order_lock:
+            self._next_apply = max(self._next_apply, b.seq + 1)
+        self._apply(b, self._write_objects(b))
+
+    def _write_objects(self, b: _Batch) -> list[Path]:
+        b.t0 = time.monotonic()
+        written_objects = []
+        if b.lines and b.oldest_ms is not None:
+            arrival = datetime.fromtimestamp(b.oldest_ms / 1000, tz=UTC)
+            key = lake.partition_path(arrival) + lake.object_name(arrival)
+            data = b.gzipped if b.gzipped is not None else lake.gzip_lines(b.lines)
+            written_objects.append(lake.write_bytes(self.lake_dir, key, data))
+        for reason, lines in b.errors.items():
+            arrival = datetime.fromtimestamp(b.errors_oldest_ms[reason] / 1000, tz=UTC)
+            key = lake.error_partition_path(reason, arrival) + lake.object_name(arrival)
+            lake.write_object(self.lake_dir, key, lines)
+        return written_objects
+
+    def _apply(self, b: _Batch, written_objects: list[Path]) -> None:
+        for path in written_objects:
+            self.stats.bytes_written += path.stat().st_size
+            self.stats.bytes_in += b.size
+        t0 = b.t0
+        # Everything above is durable: the offsets may move past it now. The consumer is used
+        # from the reading thread only (librdkafka's Python consumer blocks a second caller).
+        self.durable_offsets.update(b.offsets)
+        if threading.current_thread() is self._reader:
+            self._commit(dict(b.offsets))
+        else:
+            self._to_commit.put(dict(b.offsets))
+        s = self.stats
+        s.events_written += len(b.lines)
+        s.errors_written += b.n_errors
+        for reason, lines in b.errors.items():
+            s.errors_by_reason[reason] = s.errors_by_reason.get(reason, 0) + len(lines)
+        s.objects_written += len(written_objects)
+        s.error_objects_written += len(b.errors)
+        s.flushes += 1
+        if written_objects and s.first_object_at is None:
+            s.first_object_at = time.monotonic()
+        if self.event_ids is not None:
+            self.event_ids.update(b.ids)
+            s.distinct_events = len(self.event_ids)
+        log.info(
+            "flushed %d events, %d errors in %d object(s) in %.0f ms; offsets %s",
+            len(b.lines), b.n_errors, len(written_objects) + len(b.errors), (time.monotonic() - t0) * 1000,
+            {f"{t}/{p}": o for (t, p), o in sorted(b.offsets.items())},
+        )
+        if self.on_flush:
+            self.on_flush(self.stats)
+
     def _commit(self, offsets: dict[tuple[str, int], int]) -> None:
-        from confluent_kafka import KafkaException, TopicPartition
+        """Commit after the objects are durable; asynchronously, so that a slow coordinator does
+        not hold the next object (commits go out in order; a failed one only means re-delivery)."""
+        from confluent_kafka import TopicPartition
 
         if self._consumer is None:
             return
         payload = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
-        for attempt in range(3):
-            try:
-                self._consumer.commit(offsets=payload, asynchronous=False)
-                return
-            except KafkaException as exc:
-                # The objects are durable; an uncommitted offset only means re-delivery.
-                self.stats.commit_failures += 1
-                log.warning("offset commit failed (attempt %d): %r; records may be re-delivered", attempt + 1, exc)
-                if not exc.args[0].retriable():  # the group moved on, or we were fenced: no retry helps
-                    return
-                time.sleep(0.5)
+        try:
+            self._consumer.commit(offsets=payload, asynchronous=True)
+        except Exception as exc:  # noqa: BLE001 - the objects are durable; an uncommitted offset means re-delivery
+            self.stats.commit_failures += 1
+            log.warning("offset commit failed: %r; records may be re-delivered", exc)
+
+    def _commit_sync(self) -> None:
+        """On stop: the durable offsets, committed and waited for (the async ones may be in flight)."""
+        from confluent_kafka import TopicPartition
+
+        if self._consumer is None or not self.durable_offsets:
+            return
+        payload = [TopicPartition(t, p, o) for (t, p), o in self.durable_offsets.items()]
+        try:
+            self._consumer.commit(offsets=payload, asynchronous=False)
+        except Exception as exc:  # noqa: BLE001 - the objects are durable; re-delivery at worst
+            self.stats.commit_failures += 1
+            log.warning("final offset commit failed: %r; records may be re-delivered", exc)
+
+    def _on_commit(self, err: Any, partitions: list[Any]) -> None:
+        if err is not None:
+            self.stats.commit_failures += 1
+            log.warning("offset commit failed: %s; records may be re-delivered", err)
 
     # --- consumer -----------------------------------------------------------------------
 
@@ -324,6 +475,7 @@ class LakeWriter:
             overrides.setdefault("group.instance.id", self.instance_id)
         config = confluent_consumer_config(self.settings, self.group_id, **overrides)
         config["error_cb"] = self._on_error
+        config["on_commit"] = self._on_commit
         consumer = Consumer(config)
         if self.start_offsets is not None and not self.resume:
             tps = [TopicPartition(self.topic, p, o) for p, o in sorted(self.start_offsets.items())]
@@ -358,6 +510,7 @@ class LakeWriter:
             # where our durable objects end.
             try:
                 writer.flush()
+                writer._commit_sync()
             except Exception:  # noqa: BLE001
                 log.exception("flush on partition revocation failed; records will be re-delivered")
             writer._assignment -= {tp.partition for tp in partitions}
@@ -430,7 +583,10 @@ class LakeWriter:
         removed = lake.remove_partial_objects(self.lake_dir) if self.lake_dir.exists() else 0
         if removed:
             log.info("removed %d partial object(s) left by a crashed writer", removed)
+        self._reader = threading.current_thread()
         self._consumer = consumer = self._make_consumer()
+        sink = threading.Thread(target=self._sink, name="writer-sink", daemon=True)
+        sink.start()
         last_lag = 0.0
         add = self._add
         try:
@@ -446,11 +602,13 @@ class LakeWriter:
                         continue
                     add(msg.topic(), msg.partition(), msg.offset(), msg.value(), msg.key(), msg.timestamp()[1])
                     if self._size >= self.buffer_bytes:
-                        self.flush()
+                        self._flush_async()
                 if self._fatal is not None:
                     raise WriterStalled(self._fatal)
+                while not self._to_commit.empty():
+                    self._commit(self._to_commit.get())
                 if self._due():
-                    self.flush()
+                    self._flush_async()
                 now = time.monotonic()
                 if now - last_lag >= 1.0:
                     self._update_lag()
@@ -460,8 +618,11 @@ class LakeWriter:
                     break
             if self._fatal is None:
                 self.flush()
+                self._commit_sync()
             self._update_lag()
         finally:
+            self._sink_queue.put(None)
+            sink.join(60)
             self._consumer = None
             try:
                 consumer.close()
