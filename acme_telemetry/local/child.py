@@ -209,10 +209,14 @@ def run_feed_on_librdkafka(feed: Any, stop: threading.Event) -> None:
                 if msg.error() is not None:
                     log.warning("dashboard feed: %s", msg.error())
                     continue
-                partition = msg.partition()
-                positions[partition] = msg.offset() + 1
+                partition, offset, value = msg.partition(), msg.offset(), msg.value()
+                if offset is not None:
+                    positions[partition] = offset + 1
+                if value is None:
+                    agg.bad += 1
+                    continue
                 try:
-                    event = loads(msg.value())
+                    event = loads(value)
                 except (orjson.JSONDecodeError, TypeError):
                     agg.bad += 1
                     continue

@@ -19,6 +19,20 @@ from acme_telemetry.errors import CliError
 
 PARTITION_TYPES = {k: "VARCHAR" for k in schema.PARTITION_KEYS}
 
+# Athena (Trino) functions the QoE queries use, as DuckDB macros, so the same SQL runs on
+# both sides unchanged. date_format takes MySQL-style patterns, as Trino does; the macro maps
+# the common ones to strftime's (%i minutes, %s seconds, %T time, %k/%l hours, %M month name).
+ATHENA_MACROS: tuple[str, ...] = (
+    "CREATE OR REPLACE MACRO approx_percentile(x, p) AS approx_quantile(x, p)",
+    "CREATE OR REPLACE MACRO approx_distinct(x) AS approx_count_distinct(x)",
+    "CREATE OR REPLACE MACRO from_iso8601_timestamp(s) AS CAST(s AS TIMESTAMPTZ)",
+    "CREATE OR REPLACE MACRO regexp_like(s, pattern) AS regexp_matches(s, pattern)",
+    "CREATE OR REPLACE MACRO cardinality(x) AS len(x)",
+    "CREATE OR REPLACE MACRO date_format(ts, fmt) AS strftime(ts, "
+    "replace(replace(replace(replace(replace(replace(replace(replace(fmt, "
+    "'%i', '%M\x01'), '%M', '%B'), '%B\x01', '%M'), '%s', '%S'), '%T', '%H:%M:%S'), '%k', '%-H'), '%l', '%-I'), '%W', '%A'))",
+)
+
 
 def _sql_str(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
@@ -63,15 +77,40 @@ def connect(lake_dir: Path | str) -> Any:
             exit_code=1,
         )
     con = duckdb.connect(":memory:")
+    con.execute("SET TimeZone = 'UTC'")  # Athena's session zone: timestamps print and truncate in UTC
+    for macro in ATHENA_MACROS:
+        con.execute(macro)
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema.DATABASE}")
     con.execute(view_sql(lake_dir))
     return con
+
+
+def check_select(sql: str) -> None:
+    """CliError (one line) unless `sql` is one read-only statement (SELECT, WITH ... SELECT,
+    VALUES, SHOW, DESCRIBE, which DuckDB all types SELECT, or EXPLAIN), as in Athena."""
+    import duckdb
+
+    if not sql or not sql.strip() or not sql.strip().strip(";").strip():
+        raise CliError('the SQL is empty; give one SELECT statement, e.g. "SELECT COUNT(*) FROM acme_telemetry.streaming_events"', exit_code=2)
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CliError(f"query failed: {first}", exit_code=1) from None
+    if len(statements) != 1:
+        raise CliError(f"give one SQL statement, got {len(statements)}", exit_code=2)
+    kind = statements[0].type
+    allowed = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
+    if kind not in allowed:
+        name = str(kind).rsplit(".", 1)[-1]
+        raise CliError(f"only SELECT queries run on the lake (read-only, as in Athena), not {name}", exit_code=2)
 
 
 def run_query(sql: str, lake_dir: Path | str) -> tuple[list[str], list[tuple[Any, ...]]]:
     """(column names, rows) of `sql`; a bad query raises CliError with DuckDB's message."""
     import duckdb
 
+    check_select(sql)
     con = connect(lake_dir)
     try:
         try:
@@ -87,10 +126,19 @@ def run_query(sql: str, lake_dir: Path | str) -> tuple[list[str], list[tuple[Any
         con.close()
 
 
+def csv_value(v: Any) -> Any:
+    """A value as Athena's CSV results show it: empty for NULL, true/false for booleans."""
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return v
+
+
 def to_csv(columns: list[str], rows: list[tuple[Any, ...]]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(columns)
     for row in rows:
-        w.writerow(["" if v is None else v for v in row])
+        w.writerow([csv_value(v) for v in row])
     return buf.getvalue()
