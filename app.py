@@ -15,6 +15,8 @@ Optional context (docs/deploy.md):
   so two copies of a profile can live side by side in one account and region.
 - alarmEmail: an email address subscribed to the alarm topic.
 - generatorEnabled: true/false, the generator schedule's state (dev: false).
+- incidents: incidents for the generator to rehearse, e.g.
+  "cdn=fastly,at=2026-12-01T19:00:00Z,for=10m,kind=outage" (';' between several).
 - apiGatewayAccount: true to let this app own the account's API Gateway CloudWatch role.
 """
 
@@ -41,6 +43,7 @@ def main() -> None:
             "stage": ctx("stage"),
             "alarms.email": ctx("alarmEmail"),
             "generator.schedule_enabled": parse_flag("generatorEnabled", ctx("generatorEnabled")),
+            "generator.incidents": ctx("incidents"),
             "manage_api_gateway_account": parse_flag("apiGatewayAccount", ctx("apiGatewayAccount")),
         }
         config = load_profile(profile, overrides)

@@ -21,8 +21,9 @@ are in the lake; a redelivered event would count twice, as in the live view (use
 
 from __future__ import annotations
 
-from acme_telemetry.kpis import DEFAULT_HEARTBEAT_MS, SLICE_DIMENSIONS
 from acme_telemetry.schema import DATABASE, TABLE
+from acme_telemetry.settings import HEARTBEAT_INTERVAL_MS as DEFAULT_HEARTBEAT_MS
+from acme_telemetry.settings import KPI_SLICE_DIMENSIONS as SLICE_DIMENSIONS
 
 HEARTBEAT_MS = DEFAULT_HEARTBEAT_MS
 HOUR_MS = 3_600_000
@@ -51,33 +52,44 @@ def _figures(heartbeat_ms: int, span_ms: int) -> str:
     count_if(event_type = 'error' AND fatal AND video_started) AS playback_failures"""
 
 
-def kpis_per_hour(database: str = DATABASE, table: str = TABLE, heartbeat_ms: int = HEARTBEAT_MS) -> str:
-    """The headline KPIs per UTC hour of event time."""
+def _where(where: str | None) -> str:
+    return f"\nWHERE {where}" if where else ""
+
+
+def kpis_per_hour(database: str = DATABASE, table: str = TABLE, heartbeat_ms: int = HEARTBEAT_MS, where: str | None = None) -> str:
+    """The headline KPIs per UTC hour of event time (`where`: e.g. a partition filter)."""
     return f"""-- Headline QoE KPIs per UTC hour (definitions: acme_telemetry/kpi_sql.py, acme_telemetry/kpis)
 SELECT {_HOUR} AS hour,
     {_figures(heartbeat_ms, HOUR_MS)}
-FROM {database}.{table}
+FROM {database}.{table}{_where(where)}
 GROUP BY 1
 ORDER BY 1"""
 
 
-def kpis_by_slice(dimension: str, database: str = DATABASE, table: str = TABLE, heartbeat_ms: int = HEARTBEAT_MS) -> str:
+def kpis_by_slice(
+    dimension: str, database: str = DATABASE, table: str = TABLE, heartbeat_ms: int = HEARTBEAT_MS, where: str | None = None
+) -> str:
     """The headline KPIs per UTC hour and value of one slice dimension (kpis.SLICE_DIMENSIONS)."""
     if dimension not in SLICE_DIMENSIONS:
         raise ValueError(f"dimension must be one of {', '.join(SLICE_DIMENSIONS)}, got {dimension!r}")
     return f"""-- Headline QoE KPIs per UTC hour and {dimension} (definitions: acme_telemetry/kpi_sql.py)
 SELECT {_HOUR} AS hour, {dimension},
     {_figures(heartbeat_ms, HOUR_MS)}
-FROM {database}.{table}
+FROM {database}.{table}{_where(where)}
 GROUP BY 1, 2
 ORDER BY 1, 2"""
 
 
 # name -> (description, SQL): for Athena named queries (data_stack/queries.py) and the README.
-KPI_QUERIES: dict[str, tuple[str, str]] = {
-    "kpis-per-hour": ("Headline QoE KPIs per UTC hour of event time", kpis_per_hour()),
-    **{
-        f"kpis-by-{d.replace('_', '-')}": (f"Headline QoE KPIs per UTC hour and {d}", kpis_by_slice(d))
-        for d in ("device_type", "connection_type", "state", "cdn", "isp")
-    },
-}
+def kpi_queries(where: str | None = None) -> dict[str, tuple[str, str]]:
+    """name -> (description, SQL) for every headline query, each filtered by `where`."""
+    return {
+        "kpis-per-hour": ("Headline QoE KPIs per UTC hour of event time", kpis_per_hour(where=where)),
+        **{
+            f"kpis-by-{d.replace('_', '-')}": (f"Headline QoE KPIs per UTC hour and {d}", kpis_by_slice(d, where=where))
+            for d in ("device_type", "connection_type", "state", "cdn", "isp")
+        },
+    }
+
+
+KPI_QUERIES: dict[str, tuple[str, str]] = kpi_queries()

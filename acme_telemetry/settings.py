@@ -31,6 +31,15 @@ LOCAL_KAFKA_RELEASE = {"3.8.x": "3.8.1", "3.9.x": "3.9.1", "4.0.x.kraft": "4.0.1
 DEFAULT_KAFKA_VERSION = "3.9.x"
 
 
+# KPI facts the live engine (kpis) and the SQL over the lake (kpi_sql) share.
+# Slices: every event has the first three; cdn and isp are sliced when present.
+KPI_REQUIRED_DIMENSIONS: tuple[str, ...] = ("device_type", "connection_type", "state")
+KPI_OPTIONAL_DIMENSIONS: tuple[str, ...] = ("cdn", "isp")
+KPI_SLICE_DIMENSIONS: tuple[str, ...] = KPI_REQUIRED_DIMENSIONS + KPI_OPTIONAL_DIMENSIONS
+# The player's beacon interval (the simulator's default, SimConfig.heartbeat_interval_s).
+HEARTBEAT_INTERVAL_MS = 10_000
+
+
 @dataclass(frozen=True)
 class TopicSettings:
     name: str = schema.TOPIC

@@ -35,6 +35,7 @@ from acme_telemetry.settings import (
     FirehoseSettings,
     TopicSettings,
 )
+from acme_telemetry.simulator.incidents import parse_incident
 
 # Lambda's instruction sets (aws_lambda.Architecture names).
 LAMBDA_ARCHITECTURES = ("x86_64", "arm64")
@@ -105,6 +106,10 @@ class GeneratorConfig:
     concurrent_viewers: int = 200
     heartbeat_interval_s: int = 10
     seed: int = 42
+    # Incidents to rehearse on the dashboard: ';'-separated specs with absolute start times,
+    # e.g. "cdn=fastly,at=2026-12-01T19:00:00Z,for=10m,kind=outage" (the generator's
+    # INCIDENTS; acme_telemetry/simulator/incidents.py). `-c incidents=...` sets it.
+    incidents: str = ""
 
 
 @dataclass(frozen=True)
@@ -329,6 +334,16 @@ def _validate(cfg: AppConfig) -> None:
     _range(cfg, "generator.schedule_minutes", g.schedule_minutes, 1, 60)
     _range(cfg, "generator.concurrent_viewers", g.concurrent_viewers, 1, 1_000_000)
     _range(cfg, "generator.heartbeat_interval_s", g.heartbeat_interval_s, 1, 300)
+    for spec in (s.strip() for s in g.incidents.split(";")):
+        if not spec:
+            continue
+        at = next((kv.split("=", 1)[1].strip() for kv in spec.split(",") if kv.strip().startswith("at=")), "")
+        if not at or at.startswith("+"):
+            _fail(cfg, "generator.incidents", f"{spec!r} needs an absolute at= time such as at=2026-12-01T19:00:00Z")
+        try:
+            parse_incident(spec, 0)
+        except ValueError as exc:
+            _fail(cfg, "generator.incidents", f"{spec!r}: {exc}")
 
     f = cfg.firehose
     # Firehose S3 destination limits: 0-900 s and 1-128 MB (64+ MB with format conversion).

@@ -14,6 +14,7 @@ the CDK app qualifies it with the stage's Glue database (`qualify`).
 
 from __future__ import annotations
 
+from acme_telemetry.kpi_sql import kpi_queries
 from acme_telemetry.schema import DATABASE, TABLE
 
 QUALIFIED_TABLE = f"{DATABASE}.{TABLE}"
@@ -46,6 +47,11 @@ NAMED_QUERIES: dict[str, tuple[str, str]] = {
         f"WHERE {TODAY_FILTER} GROUP BY hour ORDER BY hour;",
     ),
 }
+
+
+# The headline QoE KPIs (acme_telemetry/kpi_sql.py: the same definitions as the live
+# dashboard), over today's partitions (UTC) so each run scans one day.
+NAMED_QUERIES.update({f"{name}-today": (f"{description}, today (UTC)", sql) for name, (description, sql) in kpi_queries(TODAY_FILTER).items()})
 
 
 def qualify(sql: str, database: str, table: str = TABLE) -> str:

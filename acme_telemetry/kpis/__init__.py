@@ -73,6 +73,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from acme_telemetry import settings
 from acme_telemetry.kpis.sketch import RELATIVE_ACCURACY, Sketch
 from acme_telemetry.schema import QUALITY_LABELS, QUALITY_OF_BITRATE
 from acme_telemetry.times import from_ms, iso_z, ms_of_iso, parse_datetime, to_ms
@@ -99,12 +100,11 @@ __all__ = [
     "window_start_ms",
 ]
 
-# Slices: every event has the first three; cdn and isp are sliced when present.
-REQUIRED_DIMENSIONS: tuple[str, ...] = ("device_type", "connection_type", "state")
-OPTIONAL_DIMENSIONS: tuple[str, ...] = ("cdn", "isp")
-SLICE_DIMENSIONS: tuple[str, ...] = REQUIRED_DIMENSIONS + OPTIONAL_DIMENSIONS
-# The player's beacon interval (the simulator's default, SimConfig.heartbeat_interval_s).
-DEFAULT_HEARTBEAT_MS = 10_000
+# Slices and the beacon interval are settings both this engine and kpi_sql read.
+REQUIRED_DIMENSIONS: tuple[str, ...] = settings.KPI_REQUIRED_DIMENSIONS
+OPTIONAL_DIMENSIONS: tuple[str, ...] = settings.KPI_OPTIONAL_DIMENSIONS
+SLICE_DIMENSIONS: tuple[str, ...] = settings.KPI_SLICE_DIMENSIONS
+DEFAULT_HEARTBEAT_MS = settings.HEARTBEAT_INTERVAL_MS
 MIN_SAMPLES = 20
 MIN_AUDIENCE = 20
 LONG_REBUFFER_MS = 2000

@@ -120,6 +120,7 @@ class DataGenStack(cdk.Stack):
                 "CONCURRENT_VIEWERS": str(gen.concurrent_viewers),
                 "HEARTBEAT_INTERVAL_S": str(gen.heartbeat_interval_s),
                 "MAX_ASYNC_PAYLOAD_BYTES": str(lam.max_async_payload_bytes),
+                **({"INCIDENTS": gen.incidents} if gen.incidents else {}),
             },
             retry_attempts=0,
             on_failure=destinations.SqsDestination(self.dlq),

@@ -395,3 +395,28 @@ def test_every_function_gets_each_setting_its_handler_requires(any_profile):
         assert required <= env, (folder.name, sorted(required - env))
         checked += 1
     assert checked >= 7
+
+
+def test_headline_kpi_queries_are_named_queries_over_todays_partitions():
+    """The dashboard's KPIs as Athena named queries (acme_telemetry/kpi_sql.py), each
+    pruned to today's partitions so a run scans one day, not the whole lake."""
+    from acme_telemetry.kpi_sql import KPI_QUERIES
+    from data_stack.queries import NAMED_QUERIES, TODAY_FILTER
+
+    for name in KPI_QUERIES:
+        _desc, sql = NAMED_QUERIES[f"{name}-today"]
+        assert f"WHERE {TODAY_FILTER}" in sql, name
+
+
+def test_generator_incidents_come_from_config_and_a_relative_time_fails_synth():
+    from data_stack.config import ConfigError, load_profile
+
+    spec = "cdn=fastly,at=2026-12-01T19:00:00Z,for=10m,kind=outage"
+    s = synth_with("dev", **{"generator.incidents": spec})
+    gen = [f for _, _, f in s.all_resources("AWS::Lambda::Function")
+           if f["Properties"].get("FunctionName") == f"{s.config.name_prefix}-generator"][0]
+    assert gen["Properties"]["Environment"]["Variables"]["INCIDENTS"] == spec
+    with pytest.raises(ConfigError, match=r"dev\.generator\.incidents: .*absolute at="):
+        load_profile("dev", {"generator.incidents": "cdn=fastly,at=+2m,for=3m,kind=outage"})
+    with pytest.raises(ConfigError, match=r"dev\.generator\.incidents: .*kind"):
+        load_profile("dev", {"generator.incidents": "cdn=fastly,at=2026-12-01T19:00:00Z,for=3m,kind=meteor"})
