@@ -32,11 +32,7 @@ def lake(tmp_path_factory):
 
 
 def _rows(lake_dir: Path, sql: str) -> list[dict]:
-    con = connect(lake_dir)
-    try:
-        con.execute("SELECT approx_percentile(1, 0.5)")
-    except Exception:  # noqa: BLE001 - until local/query.py maps Athena's approx_percentile
-        con.execute("CREATE OR REPLACE MACRO approx_percentile(x, q) AS quantile_disc(x, q)")
+    con = connect(lake_dir)  # with Athena's functions as macros (approx_percentile among them)
     cur = con.execute(sql)
     names = [d[0] for d in cur.description]
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
