@@ -20,6 +20,7 @@ BENCHMARKS = {
     "generator": "bench.generator",  # simulator vs the plan's generator (issue: telemetry core)
     "fanout": "bench.fanout",  # local WebSocket fan-out to 200 clients (issue: dashboard)
     "pipeline": "bench.pipeline",  # broker -> lake end to end vs Kafka's own tools (issue 13)
+    "consumer_fanout": "bench.consumer_fanout",  # the consumer Lambda's broadcast to 1,000 connections (issue 12)
 }
 
 
