@@ -200,7 +200,8 @@ class LocalBroker:
         if self.strict_port and self.ports is None and want is not None and not port_free(want):
             raise BrokerError(
                 f"--kafka-port {want}: port {want} on 127.0.0.1 is in use; choose another port, "
-                f"or leave --kafka-port out to take the next free one from {DEFAULT_PORT}"
+                f"or leave --kafka-port out to take the next free one from {DEFAULT_PORT}",
+                exit_code=1,
             )
         plaintext = pick_port(want)
         if self.preferred_port is not None and plaintext != self.preferred_port:
@@ -325,12 +326,14 @@ class LocalBroker:
         if isinstance(run_pid, int) and run_pid != os.getpid() and Path(f"/proc/{run_pid}").exists():
             raise BrokerError(
                 f"another run is using this state folder {self.state_dir} (pid {run_pid}, started "
-                f"{run.get('started', '?')}) and its Kafka broker (pid {pid}); stop that run first, or use another --state-dir"
+                f"{run.get('started', '?')}) and its Kafka broker (pid {pid}); stop that run first, or use another --state-dir",
+                exit_code=1,
             )
         started = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(Path(f"/proc/{pid}").stat().st_mtime))
         raise BrokerError(
             f"a stale Kafka broker from a crashed run is still running on {self.data_dir} (pid {pid}, started about "
-            f"{started}); no run holds this state folder, so stop it with: kill {pid}"
+            f"{started}); no run holds this state folder, so stop it with: kill {pid}",
+            exit_code=1,
         )
 
     # --- lifecycle ----------------------------------------------------------------------

@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 Client = Literal["confluent-kafka", "kafka-python"]
 CLIENTS: tuple[Client, ...] = ("confluent-kafka", "kafka-python")
 DEFAULT_VIEWERS = 200  # the simulator's audience when --viewers is not given
-PACE_STEP = 500  # records between two looks at the clock when --rate paces the run
+PACE_STEP = 500  # records between two looks at the clock (--rate) and at the delivery reports
 MAX_IN_FLIGHT = 200_000  # records handed over and not yet acknowledged (bounds memory)
 
 
@@ -136,12 +136,12 @@ class LocalProducer:
                     while stats.sent - stats.produced > MAX_IN_FLIGHT // 2 and not stop.is_set():
                         poll(0.05)
                         self._resend(send)
-                if rate and stats.sent % PACE_STEP == 0:
-                    ahead = stats.sent / rate - (time.monotonic() - t0)
-                    if ahead > 0 and stop.wait(ahead):
-                        break
-                elif stats.sent % 1000 == 0:
-                    poll(0)
+                if stats.sent % PACE_STEP == 0:
+                    poll(0)  # serve delivery reports (confluent-kafka runs callbacks only in poll)
+                    if rate:
+                        ahead = stats.sent / rate - (time.monotonic() - t0)
+                        if ahead > 0 and stop.wait(ahead):
+                            break
             # Every record is handed over: wait for the acknowledgements (and resend failures).
             while not stop.is_set() and (stats.produced < stats.sent or self._retry):
                 poll(0.1)

@@ -226,7 +226,7 @@ class LocalPipeline:
         if flag in self.opts.explicit or port != default:
             if not port_free(port, self.opts.host):
                 raise CliError(f"{flag} {port}: port {port} on {self.opts.host} is in use; choose another port, "
-                               f"or leave {flag} out to take the next free one from {default}")
+                               f"or leave {flag} out to take the next free one from {default}", exit_code=1)
             return port
         chosen = pick_port(port)
         if chosen != port:

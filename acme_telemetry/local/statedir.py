@@ -57,7 +57,8 @@ class StateLock:
             who = f"pid {info.get('pid', '?')}, started {info.get('started', '?')}"
             raise StateFolderBusy(
                 f"another run is using this state folder {self.state_dir} ({who}); "
-                "stop it first, or give this run its own --state-dir"
+                "stop it first, or give this run its own --state-dir",
+                exit_code=1,
             ) from None
         self._fh = fh
         (self.state_dir / "run.json").write_text(

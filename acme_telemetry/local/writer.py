@@ -433,6 +433,8 @@ class LakeWriter:
         except Exception as exc:  # noqa: BLE001 - the objects are durable; an uncommitted offset means re-delivery
             self.stats.commit_failures += 1
             log.warning("offset commit failed: %r; records may be re-delivered", exc)
+            if exc.args and hasattr(exc.args[0], "code"):
+                self._on_error(exc.args[0])
 
     def _commit_sync(self) -> None:
         """On stop: the durable offsets, committed and waited for (the async ones may be in flight)."""
@@ -449,6 +451,7 @@ class LakeWriter:
 
     def _on_commit(self, err: Any, partitions: list[Any]) -> None:
         if err is not None:
+            self._on_error(err)
             self.stats.commit_failures += 1
             log.warning("offset commit failed: %s; records may be re-delivered", err)
 
@@ -457,13 +460,14 @@ class LakeWriter:
     def _on_error(self, err: Any) -> None:
         from confluent_kafka import KafkaError
 
-        if err.code() == KafkaError._FENCED or err.code() == KafkaError.FENCED_INSTANCE_ID:
+        fenced = err.code() in (KafkaError._FENCED, KafkaError.FENCED_INSTANCE_ID) or "fenced" in err.str().lower()
+        if fenced:  # librdkafka makes it fatal: this consumer cannot come back
             self._fatal = (
                 f"the lake writer was fenced out of group {self.group_id}: another consumer joined with its "
                 f"group.instance.id {self.instance_id!r} (a second writer on this broker?)"
             )
-        elif err.fatal():
-            self._fatal = f"the lake writer's Kafka client failed: {err.str()}"
+        elif err.fatal() or err.code() == KafkaError._FATAL:
+            self._fatal = self._fatal or f"the lake writer's Kafka client failed: {err.str()}"
         else:
             log.warning("kafka: %s", err.str())
 
