@@ -93,7 +93,15 @@ class ProducerRole(Role):
     def stats(self) -> dict[str, Any]:
         s = self.producer.stats
         return {"produced": s.produced, "sent": s.sent, "failed": s.failed, "done": s.done,
-                "end_offsets": dict(s.end_offsets), "last_error": s.last_error}
+                "end_offsets": dict(s.end_offsets), "last_error": s.last_error, "held": not self.producer.go.is_set()}
+
+    def command(self, message: dict[str, Any]) -> None:
+        if message.get("cmd") == "hold":
+            self.producer.go.clear()
+        elif message.get("cmd") == "go":
+            self.producer.go.set()
+        else:
+            super().command(message)
 
 
 class WriterRole(Role):
@@ -142,7 +150,6 @@ class DashboardRole(Role):
             page_config={"windowSeconds": window_s, "environment": "local"},
         )
         self.feed = FeedService(DashboardFeed(self.settings, self.hub, topic=config["topic"], window_s=window_s))
-        self.feed.run = lambda stop: run_feed_on_librdkafka(self.feed.feed, stop)  # type: ignore[method-assign]
 
     def run(self, stop: threading.Event) -> None:
         with self.server, self.feed:
@@ -167,71 +174,6 @@ class DashboardRole(Role):
             self.feed.catch_up_to({int(p): int(o) for p, o in message["to"].items()})
         else:
             super().command(message)
-
-
-def run_feed_on_librdkafka(feed: Any, stop: threading.Event) -> None:
-    """local.feed.DashboardFeed.run's loop on confluent-kafka instead of kafka-python.
-
-    The same contract: every partition assigned (no group, so no rebalance can leave the
-    dashboard without partitions), positioned at the end before `ready` (so the producer,
-    started after, is seen whole), `positions` kept, each event into the aggregator, its
-    windows closed on tick, and all closed on stop. kafka-python's consumer costs about
-    14 CPU-us per event; librdkafka's about 1.5. (When local.feed reads with librdkafka
-    itself, this goes.)
-    """
-    from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, TopicPartition
-
-    from acme_telemetry.local.writer import confluent_consumer_config
-
-    consumer = Consumer(confluent_consumer_config(feed.settings, feed.group_id, **{"fetch.wait.max.ms": 200}))
-    try:
-        deadline = time.monotonic() + 30
-        parts: list[int] = []
-        while not parts and time.monotonic() < deadline and not stop.is_set():
-            tmd = consumer.list_topics(feed.topic, timeout=5).topics.get(feed.topic)
-            parts = sorted(tmd.partitions) if tmd is not None and tmd.error is None else []
-            if not parts:
-                time.sleep(0.2)
-        if not parts:
-            raise RuntimeError(f"topic {feed.topic!r} has no partitions the dashboard can read")
-        start = OFFSET_BEGINNING if feed.from_beginning else OFFSET_END
-        if start == OFFSET_END:  # resolve the end now, before anyone produces
-            tps = [TopicPartition(feed.topic, p, consumer.get_watermark_offsets(TopicPartition(feed.topic, p), timeout=10)[1])
-                   for p in parts]
-        else:
-            tps = [TopicPartition(feed.topic, p, start) for p in parts]
-        consumer.assign(tps)
-        feed.aggregator.expect_partitions(parts)
-        feed.ready.set()
-        agg, loads, positions = feed.aggregator, orjson.loads, feed.positions
-        while not stop.is_set():
-            for msg in consumer.consume(5000, 0.2):
-                if msg.error() is not None:
-                    log.warning("dashboard feed: %s", msg.error())
-                    continue
-                partition, offset, value = msg.partition(), msg.offset(), msg.value()
-                if offset is not None:
-                    positions[partition] = offset + 1
-                if value is None:
-                    agg.bad += 1
-                    continue
-                try:
-                    event = loads(value)
-                except (orjson.JSONDecodeError, TypeError):
-                    agg.bad += 1
-                    continue
-                if isinstance(event, dict):
-                    agg.add(event, partition)
-                else:
-                    agg.bad += 1
-            agg.tick()
-        agg.close_all()
-        feed.closed = True
-    finally:
-        try:
-            consumer.close()
-        except Exception:  # noqa: BLE001
-            log.exception("closing the dashboard consumer failed")
 
 
 ROLES: dict[str, Callable[[dict[str, Any], Channel], Role]] = {

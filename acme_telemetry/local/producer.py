@@ -79,6 +79,10 @@ class LocalProducer:
         self.stats = ProducerStats()
         self._lock = threading.Lock()
         self._retry: deque[tuple[bytes, bytes]] = deque()
+        # Cleared by the supervisor while the lake writer is too far behind (back-pressure):
+        # the load generator waits instead of growing the lag without bound.
+        self.go = threading.Event()
+        self.go.set()
 
     def records(self) -> Iterator[tuple[bytes, bytes]]:
         from acme_telemetry.simulator import SimConfig, iter_records
@@ -138,6 +142,8 @@ class LocalProducer:
                         self._resend(send)
                 if stats.sent % PACE_STEP == 0:
                     poll(0)  # serve delivery reports (confluent-kafka runs callbacks only in poll)
+                    while not self.go.is_set() and not stop.is_set():
+                        poll(0.05)
                     if rate:
                         ahead = stats.sent / rate - (time.monotonic() - t0)
                         if ahead > 0 and stop.wait(ahead):

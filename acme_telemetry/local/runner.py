@@ -67,6 +67,11 @@ DEADLINE_MIN_RATE = 1000.0
 # smaller rate, never lost data), then the dashboard (a live view: it may fall a little behind
 # under sustained overload, and it says so with its own lag). Niceness, added to the supervisor's.
 NICE = {"writer": 0, "producer": 2, "dashboard": 5}
+# Back-pressure for an unpaced run: hold the producer while the lake writer is more than
+# MAX_LAG events behind, let it go again below half of that. The producer is the local load
+# generator; at full speed it outruns what the writer can make durable, and the lag would
+# grow without bound. (~4 flushes of Firehose's 5 MB default buffer.)
+MAX_LAG = 25_000
 STALL_AFTER_S = 5.0  # no progress for this long: the status line says what is stuck
 
 
@@ -175,6 +180,7 @@ class LocalPipeline:
         self._progress: tuple[int, int] = (-1, -1)
         self._progress_at = time.monotonic()
         self.deadline_error: str | None = None
+        self._held = False
 
     # --- start-up, in order --------------------------------------------------------------
 
@@ -301,6 +307,7 @@ class LocalPipeline:
             # All N are in Kafka: flush once they are read, as a shutdown would.
             self._drain_sent = True
             self.writer.send({"cmd": "drain", "to": self.produced_offsets()})
+        self._backpressure(ws)
         now = time.monotonic()
         progress = (self.produced(), self.lake_events())
         if progress != self._progress:
@@ -312,6 +319,19 @@ class LocalPipeline:
                 f" ({self.stall_cause() or 'still moving, too slowly'})"
             )
             raise _DeadlinePassed(f"{self.deadline_error} (see {self.log_path})")
+
+    def _backpressure(self, ws: dict[str, Any]) -> None:
+        if self.producer is None or self.opts.rate is not None or (self.opts.events is None and self.opts.duration_s is None):
+            return  # a paced run keeps its rate
+        lag = ws.get("lag")
+        if not isinstance(lag, int):
+            return
+        if lag > MAX_LAG and not self._held:
+            self._held = True
+            self.producer.send({"cmd": "hold"})
+        elif lag < MAX_LAG // 2 and self._held:
+            self._held = False
+            self.producer.send({"cmd": "go"})
 
     def deadline_s(self) -> float | None:
         o = self.opts
