@@ -1,9 +1,10 @@
-"""The local pipeline's services, for the Supervisor: producer, lake writer, dashboard feed, server.
+"""Thread services (supervisor.ThreadService) around the pipeline's components.
 
-Each wraps one component (LocalProducer, LakeWriter, DashboardFeed, the web server) and
-runs it in a thread (supervisor.ThreadService): `__enter__` starts it, `poll()` reports
-its failure, `__exit__` stops it in order. The fourth kind, the Kafka broker, is
-local.broker.LocalBroker itself (a child process).
+`local` runs the producer, the lake writer and the dashboard as child processes
+(local.proc, local.child); inside the dashboard process the server and the feed are the
+ServerService and FeedService here. ProducerService and WriterService run the same
+components in a thread of the caller, for embedding and tests. Each wrapper: `__enter__`
+starts it, `poll()` reports its failure, `__exit__` stops it in order.
 
 The components know nothing of the supervisor; only these wrappers do. A service that
 runs its component in a child process instead keeps the same three methods.
