@@ -34,6 +34,7 @@ from acme_telemetry.local.supervisor import one_line
 log = logging.getLogger(__name__)
 
 STATS_EVERY_S = 0.25
+ORPHAN_GRACE_S = 20.0  # an orphan (the supervisor died) gets this long for its orderly stop, then exits
 
 
 class Channel:
@@ -234,6 +235,23 @@ def _commands(stdin: Lines, role: Role, stop: threading.Event) -> None:
     if not stop.is_set():
         log.warning("the supervisor is gone (its pipe closed): stopping")
         stop.set()
+    _bound_if_orphan(os.environ.get(PARENT_PID_ENV))
+
+
+def _bound_if_orphan(expected_parent: str | None) -> None:
+    """Nobody will SIGKILL an orphan whose stop hangs (its broker may be gone too): exit after
+    ORPHAN_GRACE_S whatever the stop is doing."""
+    if not expected_parent or os.getppid() == int(expected_parent):
+        return
+
+    def cut() -> None:
+        log.error("the orderly stop took over %.0f s without the supervisor; exiting", ORPHAN_GRACE_S)
+        logging.shutdown()
+        os._exit(1)
+
+    timer = threading.Timer(ORPHAN_GRACE_S, cut)
+    timer.daemon = True
+    timer.start()
 
 
 def _report(role: Role, channel: Channel, stop: threading.Event) -> None:
@@ -268,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     def on_signal(signum: int, frame: object) -> None:
         log.info("%s: stopping", signal.Signals(signum).name)
         stop.set()
+        _bound_if_orphan(expected_parent)
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, on_signal)
