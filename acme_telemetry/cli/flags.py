@@ -183,8 +183,51 @@ def add_start(p: argparse.ArgumentParser, *, help: str) -> None:
     p.add_argument("--start", type=UtcTime("--start"), metavar="ISO8601", help=help)
 
 
-def add_viewers(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--viewers", type=Int("--viewers", minimum=1), metavar="N", help="mean concurrent viewers to simulate (default 200)")
+def add_viewers(p: argparse.ArgumentParser, *, default: int | None = None) -> None:
+    """--viewers N: the simulator's mean concurrent audience (its own default 200 when None)."""
+    p.add_argument(
+        "--viewers",
+        type=Int("--viewers", minimum=1),
+        default=default,
+        metavar="N",
+        help=f"mean concurrent viewers to simulate (default {default if default is not None else 200})",
+    )
+
+
+class IncidentSpec:
+    """An --incident spec ('cdn=fastly,at=+2m,for=3m,kind=outage'), checked as it is parsed
+    (simulator.incidents.parse_incident with a provisional origin); the command resolves
+    a relative at= against the run's start once it knows it (`incidents`)."""
+
+    def __init__(self, flag: str) -> None:
+        self.flag = flag
+
+    def __call__(self, text: str) -> str:
+        from acme_telemetry.simulator.incidents import IncidentError, parse_incident
+
+        try:
+            parse_incident(text, 0)
+        except IncidentError as exc:
+            raise argparse.ArgumentTypeError(f"{self.flag}: {exc}") from None
+        return text
+
+    def __repr__(self) -> str:
+        return f"IncidentSpec({self.flag})"
+
+
+def add_incident(p: argparse.ArgumentParser) -> None:
+    from acme_telemetry.simulator.incidents import EXAMPLE
+
+    p.add_argument(
+        "--incident",
+        type=IncidentSpec("--incident"),
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help=f"degrade one slice for a while, e.g. {EXAMPLE} (slice: cdn=, isp=, state=, device_type= or "
+        "connection_type=; at= +90s/+2m relative to the run's start, or a UTC time; kind= outage, rebuffer or "
+        "errors); repeatable",
+    )
 
 
 def add_port(p: argparse.ArgumentParser, flag: str = "--port", *, default: int, help: str) -> None:

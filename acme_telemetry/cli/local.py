@@ -1,18 +1,35 @@
-"""`local [--events N] [--rate R] [--seed S] [--lake DIR] [--bootstrap-servers H:P] [--port P] ...`:
+"""`local [--events N] [--rate R] [--seed S] [--viewers N] [--incident SPEC]... [--rolling S] [--lake DIR] ...`:
 broker, producer, lake writer and dashboard on this machine (acme_telemetry.local.runner).
-With --events N it exits 0 once all N events are in the lake and the writer has flushed."""
+With --events N it exits 0 once all N events are in the lake and the writer has flushed.
+
+Event time is the wall clock unless --start is given (runner.RunOptions.start explains the
+three ways a run chooses its events); --incident's relative at= counts from the run's start:
+--start, else now."""
 
 from __future__ import annotations
 
 import argparse
 
 from acme_telemetry.cli import flags
+from acme_telemetry.cli.errors import CliError
 from acme_telemetry.settings import EMBEDDED
+
+LOCAL_VIEWERS = 2000  # about 225 events/s (simulator.expected_events_per_s): stable tiles
 
 
 def run(args: argparse.Namespace) -> int:
     from acme_telemetry.local import runner
+    from acme_telemetry.simulator.incidents import IncidentError, parse_incident
+    from acme_telemetry.simulator.live import wall_ms
+    from acme_telemetry.times import to_ms
 
+    origin_ms = to_ms(args.start) if args.start is not None else wall_ms()
+    try:
+        incidents = tuple(parse_incident(spec, origin_ms) for spec in args.incident)
+    except IncidentError as exc:  # checked while parsing already; kept for a direct caller
+        raise CliError(f"--incident: {exc}", exit_code=2) from None
+    if args.rolling < args.window:
+        raise CliError(f"--rolling must be at least --window ({args.window:g} s), got {args.rolling:g}")
     explicit = frozenset(flag for flag, dest in (("--port", "port"), ("--kafka-port", "kafka_port")) if getattr(args, dest) is not None)
     opts = runner.RunOptions(
         events=args.events,
@@ -29,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
         buffer_size_mb=args.buffer_size_mb,
         no_dashboard=args.no_dashboard,
         concurrent_viewers=args.viewers,
+        incidents=incidents,
+        rolling_s=args.rolling,
         client=args.client,
         explicit=explicit,
     )
@@ -48,8 +67,22 @@ def register(sub: flags.Subparsers) -> None:
         help="events per second (default: as fast as possible with --events, else real time)",
     )
     flags.add_seed(p)
-    flags.add_start(p, help="simulated time of the first event, UTC (default: the simulator's)")
-    flags.add_viewers(p)
+    flags.add_start(
+        p,
+        help="event time of the first event, UTC, for a reproducible run (default: the wall clock; a restart "
+        "continues after the last event the previous run produced)",
+    )
+    flags.add_viewers(p, default=LOCAL_VIEWERS)
+    flags.add_incident(p)
+    flags.add_number(
+        p,
+        "--rolling",
+        metavar="S",
+        default=60.0,
+        above=0,
+        unit="seconds",
+        help="span of the page's headline tiles in seconds (default 60; at least --window)",
+    )
     flags.add_lake(p)
     p.add_argument(
         "--state-dir",

@@ -78,13 +78,17 @@ class ProducerRole(Role):
     def __init__(self, config: dict[str, Any], channel: Channel) -> None:
         super().__init__(config, channel)
         from acme_telemetry.local.producer import LocalProducer
+        from acme_telemetry.simulator.incidents import Incident
         from acme_telemetry.times import parse_utc
 
         start = config.get("start")
+        state_dir = config.get("state_dir")
         self.producer = LocalProducer(
             self.settings, events=config.get("events"), rate=config.get("rate"), seed=config.get("seed", 42),
             start=parse_utc(start) if start else None, concurrent_viewers=config.get("concurrent_viewers"),
             topic=config["topic"], client=config.get("client", "confluent-kafka"),
+            incidents=tuple(Incident(**i) for i in config.get("incidents") or ()),
+            state_file=Path(state_dir) / "producer.json" if state_dir else None,
         )
 
     def run(self, stop: threading.Event) -> None:
@@ -94,7 +98,8 @@ class ProducerRole(Role):
     def stats(self) -> dict[str, Any]:
         s = self.producer.stats
         return {"produced": s.produced, "sent": s.sent, "failed": s.failed, "done": s.done,
-                "end_offsets": dict(s.end_offsets), "last_error": s.last_error, "held": not self.producer.go.is_set()}
+                "end_offsets": dict(s.end_offsets), "last_error": s.last_error, "held": not self.producer.go.is_set(),
+                "first_ts_ms": s.first_ts_ms, "last_ts_ms": s.last_ts_ms, "wall_clock": self.producer.wall_clock}
 
     def command(self, message: dict[str, Any]) -> None:
         if message.get("cmd") == "hold":
@@ -125,7 +130,12 @@ class WriterRole(Role):
 
     def stats(self) -> dict[str, Any]:
         w = self.writer
-        return {**w.stats.as_dict(), "durable_offsets": {p: o for (_, p), o in w.durable_offsets.items()}}
+        # The arrival time of the oldest record the writer holds (None: it holds nothing): the
+        # status line tells "buffered, waiting for the interval" from "behind" by its age.
+        oldest = getattr(w, "_oldest_ms", None)
+        return {**w.stats.as_dict(), "durable_offsets": {p: o for (_, p), o in w.durable_offsets.items()},
+                "oldest_buffered_ms": oldest if isinstance(oldest, int) else None,
+                "buffer_interval_s": self.config["buffer_interval_s"]}
 
     def command(self, message: dict[str, Any]) -> None:
         if message.get("cmd") == "drain":
@@ -140,17 +150,21 @@ class DashboardRole(Role):
 
     def __init__(self, config: dict[str, Any], channel: Channel) -> None:
         super().__init__(config, channel)
+        from acme_telemetry import kpis
         from acme_telemetry.local.feed import DashboardFeed
         from acme_telemetry.local.hub import Hub
         from acme_telemetry.local.services import FeedService, ServerService
 
         window_s = float(config["window_s"])
-        self.hub = Hub(window_seconds=window_s)
+        heartbeat_ms = int(config.get("heartbeat_ms") or kpis.DEFAULT_HEARTBEAT_MS)
+        rolling_s = float(config.get("rolling_s") or 60.0)
+        self.hub = Hub(window_seconds=window_s, heartbeat_ms=heartbeat_ms, rolling_seconds=rolling_s)
         self.server = ServerService(
             self.hub, host=config["host"], port=int(config["port"]), static_dir=Path(config["static_dir"]),
             page_config={"windowSeconds": window_s, "environment": "local"},
         )
-        self.feed = FeedService(DashboardFeed(self.settings, self.hub, topic=config["topic"], window_s=window_s))
+        self.feed = FeedService(DashboardFeed(self.settings, self.hub, topic=config["topic"], window_s=window_s,
+                                              heartbeat_ms=heartbeat_ms))
 
     def run(self, stop: threading.Event) -> None:
         with self.server, self.feed:

@@ -10,6 +10,16 @@ Two clients:
 - `kafka-python` (`local --client kafka-python`): the producer Lambda's client and settings
   (acme_telemetry.kafka.make_producer), to rehearse that path end to end.
 
+What it produces (RunOptions in local.runner says when each applies):
+- the wall clock (no `start`, no `events`): simulator.live.iter_live releases the events
+  as the clock reaches their event time, from `resume_from(now, last)` where `last` is the
+  event time of the last record the previous run over the same state folder handed to
+  Kafka (`state_file`, state_dir/producer.json, replaced atomically about once a second
+  and at stop), so a restart continues the stream instead of replaying it; with `rate`
+  the same stream (iter_since) is paced at R events/s;
+- the deterministic stream (iter_records) from `start`, or from now with `events` and no
+  `start`: exactly `events` records (endless without).
+
 Both are acks=all and idempotent. A record whose delivery failed (after the client's own
 retries) is sent again: at-least-once, as the lake writer and the KPIs tolerate duplicates
 of an event_id. The lake writer has everything once its durable offsets reach
@@ -19,16 +29,25 @@ of an event_id. The lake writer has everything once its durable offsets reach
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from itertools import islice
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import orjson
 
 from acme_telemetry.kafka import KafkaSettings, make_producer
 from acme_telemetry.schema import TOPIC
+
+if TYPE_CHECKING:
+    from acme_telemetry.simulator import SimConfig
+    from acme_telemetry.simulator.incidents import Incident
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +56,28 @@ CLIENTS: tuple[Client, ...] = ("confluent-kafka", "kafka-python")
 DEFAULT_VIEWERS = 200  # the simulator's audience when --viewers is not given
 PACE_STEP = 500  # records between two looks at the clock (--rate) and at the delivery reports
 MAX_IN_FLIGHT = 200_000  # records handed over and not yet acknowledged (bounds memory)
+SAVE_EVERY_S = 1.0  # how often the wall-clock stream's resume point is written
+Batch = list[tuple[bytes, bytes, int | None]]  # (key, value, event time ms if known)
+
+
+def read_last_ts(path: Path | None) -> int | None:
+    """The event time (ms) of the last record a previous run produced, from its state file."""
+    if path is None:
+        return None
+    try:
+        value = orjson.loads(path.read_bytes()).get("last_ts_ms")
+    except (OSError, orjson.JSONDecodeError, AttributeError):
+        return None
+    return value if isinstance(value, int) else None
+
+
+def write_last_ts(path: Path, last_ts_ms: int, seed: int) -> None:
+    """Replace the state file atomically (a crash leaves the old or the new one, never half)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(orjson.dumps({"last_ts_ms": last_ts_ms, "seed": seed,
+                                  "last_ts": datetime.fromtimestamp(last_ts_ms / 1000, tz=UTC).isoformat()}))
+    os.replace(tmp, path)
 
 
 @dataclass
@@ -49,6 +90,8 @@ class ProducerStats:
     end_offsets: dict[int, int] = field(default_factory=dict)
     started_at: float = field(default_factory=time.monotonic)
     last_error: str | None = None
+    first_ts_ms: int | None = None  # event time of the first record handed over
+    last_ts_ms: int | None = None  # ... and of the last one
 
 
 class LocalProducer:
@@ -65,6 +108,8 @@ class LocalProducer:
         concurrent_viewers: int | None = None,
         topic: str = TOPIC,
         client: Client = "confluent-kafka",
+        incidents: tuple[Incident, ...] = (),
+        state_file: Path | None = None,
     ) -> None:
         if client not in CLIENTS:
             raise ValueError(f"client must be one of {', '.join(CLIENTS)}, got {client!r}")
@@ -76,6 +121,8 @@ class LocalProducer:
         self.concurrent_viewers = concurrent_viewers
         self.topic = topic
         self.client = client
+        self.incidents = incidents
+        self.state_file = state_file
         self.stats = ProducerStats()
         self._lock = threading.Lock()
         self._retry: deque[tuple[bytes, bytes]] = deque()
@@ -84,25 +131,74 @@ class LocalProducer:
         self.go = threading.Event()
         self.go.set()
 
-    def records(self) -> Iterator[tuple[bytes, bytes]]:
-        from acme_telemetry.simulator import SimConfig, iter_records
+    @property
+    def wall_clock(self) -> bool:
+        """Event time is the wall clock: no `start`, no `events` (see the module doc)."""
+        return self.start is None and self.events is None
 
-        kw: dict[str, Any] = {"seed": self.seed}
-        if self.start is not None:
-            kw["start"] = self.start
-        if self.concurrent_viewers:
-            kw["concurrent_viewers"] = self.concurrent_viewers
+    def sim_config(self, start: datetime | None = None) -> SimConfig:
+        from acme_telemetry.simulator import SimConfig
+
+        return SimConfig(seed=self.seed, start=start, concurrent_viewers=self.concurrent_viewers or DEFAULT_VIEWERS,
+                         incidents=self.incidents)
+
+    def records(self) -> Iterator[tuple[bytes, bytes]]:
+        """The deterministic stream: `events` records (endless without) from `start`, or from now."""
+        from acme_telemetry.simulator import iter_records
+        from acme_telemetry.simulator.live import wall_ms
+
+        start = self.start if self.start is not None else datetime.fromtimestamp(wall_ms() / 1000, tz=UTC)
         n = self.events if self.events is not None else 10**15
-        return iter_records(n, SimConfig(**kw))
+        return iter_records(n, self.sim_config(start))
+
+    def batches(self, stop: threading.Event) -> Iterator[Batch]:
+        """What the loop hands to Kafka, in batches (an empty one: nothing is due yet)."""
+        if not self.wall_clock:
+            it = self.records()
+            while chunk := list(islice(it, PACE_STEP)):
+                yield [(k, v, None) for k, v in chunk]
+            return
+        from acme_telemetry.simulator.live import event_ms, iter_live, iter_since, resume_from, wall_ms
+
+        since = resume_from(wall_ms(), read_last_ts(self.state_file))
+        log.info("wall clock: the stream starts at %s", datetime.fromtimestamp(since / 1000, tz=UTC).isoformat())
+        if self.rate is None:
+            for live in iter_live(self.sim_config(), since, stop=stop, max_batch=PACE_STEP):
+                yield [(k, v, ts) for k, v, ts in live]
+            return
+        stream = iter_since(self.sim_config(), since)
+        while chunk := list(islice(stream, PACE_STEP)):
+            batch: Batch = [(k, v, None) for k, v in chunk]
+            key, value = chunk[-1]
+            batch[-1] = (key, value, event_ms(value))
+            yield batch
 
     def _pace(self) -> float | None:
-        """Events per second to keep to: --rate, else real time for an endless run."""
-        if self.rate is not None or self.events is not None:
+        """Events per second to keep to: --rate, else real time for an endless --start run
+        (the wall-clock stream keeps to the clock itself)."""
+        if self.rate is not None or self.events is not None or self.wall_clock:
             return self.rate
-        from acme_telemetry.simulator import SimConfig, expected_events_per_s
+        from acme_telemetry.simulator import expected_events_per_s
 
-        # Interactive run: real time, events stamped about now.
-        return float(expected_events_per_s(SimConfig(seed=self.seed, concurrent_viewers=self.concurrent_viewers or DEFAULT_VIEWERS)))
+        return float(expected_events_per_s(self.sim_config()))
+
+    def _note_times(self, batch: Batch) -> None:
+        """First and last event time handed over (from the batch's ends: the stream is in time order)."""
+        from acme_telemetry.simulator.live import event_ms
+
+        s = self.stats
+        if s.first_ts_ms is None:
+            first = batch[0]
+            s.first_ts_ms = first[2] if first[2] is not None else event_ms(first[1])
+        last = batch[-1]
+        s.last_ts_ms = last[2] if last[2] is not None else event_ms(last[1])
+
+    def _save(self) -> None:
+        if self.wall_clock and self.state_file is not None and self.stats.last_ts_ms is not None:
+            try:
+                write_last_ts(self.state_file, self.stats.last_ts_ms, self.seed)
+            except OSError:
+                log.exception("could not write %s", self.state_file)
 
     # --- delivery reports (the client's thread or poll(); both only count) -------------------
 
@@ -127,27 +223,33 @@ class LocalProducer:
         send, poll, close = self._confluent() if self.client == "confluent-kafka" else self._kafka_python()
         stats = self.stats
         rate = self._pace()
+        saved_at = time.monotonic()
         try:
             stats.started_at = t0 = time.monotonic()
-            for key, value in self.records():
+            for batch in self.batches(stop):
                 if stop.is_set():
                     break
-                send(key, value)
-                stats.sent += 1
+                for key, value, _ in batch:
+                    send(key, value)
+                stats.sent += len(batch)
+                if batch:
+                    self._note_times(batch)
                 if self._retry:
                     self._resend(send)
                 if stats.sent - stats.produced > MAX_IN_FLIGHT:
                     while stats.sent - stats.produced > MAX_IN_FLIGHT // 2 and not stop.is_set():
                         poll(0.05)
                         self._resend(send)
-                if stats.sent % PACE_STEP == 0:
-                    poll(0)  # serve delivery reports (confluent-kafka runs callbacks only in poll)
-                    while not self.go.is_set() and not stop.is_set():
-                        poll(0.05)
-                    if rate:
-                        ahead = stats.sent / rate - (time.monotonic() - t0)
-                        if ahead > 0 and stop.wait(ahead):
-                            break
+                poll(0)  # serve delivery reports (confluent-kafka runs callbacks only in poll)
+                while not self.go.is_set() and not stop.is_set():
+                    poll(0.05)
+                if rate:
+                    ahead = stats.sent / rate - (time.monotonic() - t0)
+                    if ahead > 0 and stop.wait(ahead):
+                        break
+                if time.monotonic() - saved_at >= SAVE_EVERY_S:
+                    saved_at = time.monotonic()
+                    self._save()
             # Every record is handed over: wait for the acknowledgements (and resend failures).
             while not stop.is_set() and (stats.produced < stats.sent or self._retry):
                 poll(0.1)
@@ -159,6 +261,7 @@ class LocalProducer:
             except Exception:  # noqa: BLE001 - what was acknowledged is counted; the rest is resent next run
                 log.exception("closing the producer failed")
             stats.done = self.events is not None and stats.produced >= self.events
+            self._save()
             log.info("producer stopped: %d produced", stats.produced)
         return stats
 

@@ -43,13 +43,16 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from acme_telemetry.errors import CliError
 from acme_telemetry.kafka import KafkaConfigError, KafkaSettings, ensure_topic
 from acme_telemetry.local.supervisor import OUTPUT_CLOSED, Console, Outcome, ServiceFailed, Supervisor
 from acme_telemetry.schema import TOPIC
 from acme_telemetry.settings import EMBEDDED
+
+if TYPE_CHECKING:
+    from acme_telemetry.simulator.incidents import Incident
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +78,25 @@ MAX_LAG = 25_000
 STALL_AFTER_S = 5.0  # no progress for this long: the status line says what is stuck
 
 
+LOCAL_VIEWERS = 2000  # the default audience of `local`: about 225 events/s
+
+
 @dataclass
 class RunOptions:
+    """What one `local` run does. Its events, by `start` and `events`:
+
+    - no `start`, no `events` (the default): the wall clock. The producer streams the
+      simulator's events as the clock reaches their event time (simulator.live.iter_live),
+      from now or, on a restart over the same state folder, from just after the last event
+      the previous run produced (state_dir/producer.json): the stream continues, never
+      replays. With `rate` the same stream is paced at R events/s instead of the clock.
+    - `start`: reproducible. The simulator's deterministic stream from that time
+      (iter_records), paced at `rate` or, endless without one, at the audience's rate.
+    - `events` without `start`: exactly N events of the deterministic stream from now,
+      as fast as possible (or at `rate`), so even this run shows the current time. It does
+      not move the wall-clock stream's resume point (it runs ahead of the clock).
+    """
+
     events: int | None = None
     rate: float | None = None
     seed: int = 42
@@ -92,7 +112,9 @@ class RunOptions:
     buffer_size_mb: float | None = None
     no_dashboard: bool = False
     static_dir: Path = ROOT / "dashboard" / "dist"
-    concurrent_viewers: int | None = None
+    concurrent_viewers: int | None = LOCAL_VIEWERS
+    incidents: tuple[Incident, ...] = ()
+    rolling_s: float = 60.0  # the page's headline tiles span (the hub's rolling_seconds)
     status_every_s: float = 1.0
     client: str = "confluent-kafka"
     # Flags the user gave (e.g. {"--port"}): a taken explicit port is an error, a taken
@@ -198,7 +220,7 @@ class LocalPipeline:
             self.dashboard = sup.start(ChildService(
                 "dashboard", "dashboard",
                 {**common, "host": o.host, "port": port, "static_dir": str(o.static_dir), "window_s": o.window_s,
-                 "nice": NICE["dashboard"]},
+                 "heartbeat_ms": self.sim_heartbeat_ms(), "rolling_s": o.rolling_s, "nice": NICE["dashboard"]},
                 log_dir=log_dir, start_timeout_s=45.0,
             ))
             self.url = self.dashboard.ready_info.get("url")
@@ -220,11 +242,19 @@ class LocalPipeline:
             "producer", "producer",
             {**common, "events": o.events, "rate": o.rate, "seed": o.seed,
              "start": o.start.isoformat() if o.start is not None else None,
-             "concurrent_viewers": o.concurrent_viewers, "client": o.client, "nice": NICE["producer"]},
+             "concurrent_viewers": o.concurrent_viewers, "client": o.client, "nice": NICE["producer"],
+             "incidents": [i.describe() for i in o.incidents], "state_dir": str(o.state_dir)},
             log_dir=log_dir, finishes=o.events is not None,
         ))
         self.started_at = time.monotonic()
         self._progress_at = self.started_at
+
+    @staticmethod
+    def sim_heartbeat_ms() -> int:
+        """The simulated players' beacon interval: what the feed weighs each heartbeat by."""
+        from acme_telemetry.simulator import SimConfig
+
+        return int(SimConfig().heartbeat_interval_s * 1000)
 
     def _port(self, flag: str, port: int, default: int, what: str) -> int:
         from acme_telemetry.local.broker import pick_port, port_free
