@@ -183,14 +183,14 @@ def add_start(p: argparse.ArgumentParser, *, help: str) -> None:
     p.add_argument("--start", type=UtcTime("--start"), metavar="ISO8601", help=help)
 
 
-def add_viewers(p: argparse.ArgumentParser, *, default: int | None = None) -> None:
-    """--viewers N: the simulator's mean concurrent audience (its own default 200 when None)."""
+def add_viewers(p: argparse.ArgumentParser, *, default_text: str = "200") -> None:
+    """--viewers N: the simulator's mean concurrent audience. Not given is None in every
+    command (one default for a shared flag); the command says what None means (`default_text`)."""
     p.add_argument(
         "--viewers",
         type=Int("--viewers", minimum=1),
-        default=default,
         metavar="N",
-        help=f"mean concurrent viewers to simulate (default {default if default is not None else 200})",
+        help=f"mean concurrent viewers to simulate (default {default_text})",
     )
 
 
@@ -216,15 +216,13 @@ class IncidentSpec:
 
 
 def add_incident(p: argparse.ArgumentParser) -> None:
-    from acme_telemetry.simulator.incidents import EXAMPLE
-
     p.add_argument(
         "--incident",
         type=IncidentSpec("--incident"),
         action="append",
         default=[],
         metavar="SPEC",
-        help=f"degrade one slice for a while, e.g. {EXAMPLE} (slice: cdn=, isp=, state=, device_type= or "
+        help="degrade one slice for a while, e.g. cdn=fastly,at=+2m,for=3m,kind=outage (slice: cdn=, isp=, state=, device_type= or "
         "connection_type=; at= +90s/+2m relative to the run's start, or a UTC time; kind= outage, rebuffer or "
         "errors); repeatable",
     )

@@ -76,6 +76,37 @@ NICE = {"writer": 0, "producer": 2, "dashboard": 5}
 # grow without bound. (~4 flushes of Firehose's 5 MB default buffer.)
 MAX_LAG = 25_000
 STALL_AFTER_S = 5.0  # no progress for this long: the status line says what is stuck
+# The lake part of the status line (lake_state): records the writer holds are "buffered"
+# while the oldest is younger than the buffer interval plus BUFFER_GRACE_S (a flush is
+# written, then committed); the writer is "behind" once that is passed, or while what it has
+# not even read (lag minus buffered) grew by more than BEHIND_GROWTH over BEHIND_SPAN_S.
+BUFFER_GRACE_S = 5.0
+BEHIND_SPAN_S = 5.0
+BEHIND_GROWTH = 1000
+
+
+def lake_state(lag: int | None, buffered: int, oldest_age_s: float | None, interval_s: float | None,
+               unread_growth: int) -> str:
+    """What the lake writer's lag means, for the status line (see BUFFER_GRACE_S):
+
+    - "lag 0": everything produced is durable;
+    - "behind: ...": the oldest buffered record has waited past the interval, or the
+      records not yet read pile up (unread_growth over BEHIND_SPAN_S);
+    - "buffered N, waiting for the Firehose interval (X s left)": the lag is what the
+      writer holds by design, as Firehose holds records for its buffer interval;
+    - "lag N": in flight (read, or being written), neither of the above."""
+    if lag is None:
+        return "lag ?"
+    if lag <= 0:
+        return "lag 0"
+    if oldest_age_s is not None and interval_s is not None and oldest_age_s > interval_s + BUFFER_GRACE_S:
+        return f"behind: lag {lag:,}, the oldest buffered record is {oldest_age_s:.0f} s old (interval {interval_s:g} s)"
+    if unread_growth > BEHIND_GROWTH:
+        return f"behind: lag {lag:,}, {unread_growth:,} more unread than {BEHIND_SPAN_S:g} s ago"
+    if buffered > 0 and oldest_age_s is not None and interval_s is not None:
+        left = max(0.0, interval_s - oldest_age_s)
+        return f"buffered {buffered:,}, waiting for the Firehose interval ({left:.0f} s left)"
+    return f"lag {lag:,}"
 
 
 LOCAL_VIEWERS = 2000  # the default audience of `local`: about 225 events/s
@@ -203,6 +234,7 @@ class LocalPipeline:
         self._progress_at = time.monotonic()
         self.deadline_error: str | None = None
         self._held = False
+        self._unread: list[tuple[float, int]] = []  # (monotonic time, lag - buffered) of recent status lines
 
     # --- start-up, in order --------------------------------------------------------------
 
@@ -406,11 +438,13 @@ class LocalPipeline:
             filled = int(done * 20)
             parts.append(f"[{'#' * filled}{'.' * (20 - filled)}] {done * 100:3.0f}%")
         parts.append(f"produced {produced:,} ({rate:,.0f}/s)")
+        last_ts = self.producer.stats.get("last_ts_ms")
+        if isinstance(last_ts, int):
+            parts.append(f"event time {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(last_ts / 1000))}")
         if self.writer is not None:
             ws = self.writer.stats
-            lag = ws.get("lag")
             parts += [
-                f"lag {lag:,}" if isinstance(lag, int) else "lag ?",
+                self.lake_status(ws, now),
                 f"lake {ws.get('events_written', 0):,} events in {ws.get('objects_written', 0)} objects",
                 f"errors {ws.get('errors_written', 0)}",
             ]
@@ -420,6 +454,24 @@ class LocalPipeline:
         if self.url:
             parts.append(self.url)
         return " | ".join(parts)
+
+    def lake_status(self, ws: dict[str, Any], now: float, wall_ms: int | None = None) -> str:
+        """lake_state from the writer's stats: the age of its oldest buffered record (by the
+        wall clock, against the record's Kafka arrival time) and how its unread part moved."""
+        lag = ws.get("lag")
+        buffered = int(ws.get("buffered") or 0)
+        oldest = ws.get("oldest_buffered_ms")
+        wall = wall_ms if wall_ms is not None else time.time_ns() // 1_000_000
+        age = max(0.0, (wall - oldest) / 1000) if isinstance(oldest, int) and buffered else None
+        interval = ws.get("buffer_interval_s")
+        growth = 0
+        if isinstance(lag, int):
+            unread = max(0, lag - buffered)
+            self._unread = [(t, u) for t, u in self._unread if now - t <= BEHIND_SPAN_S] + [(now, unread)]
+            t0, u0 = self._unread[0]
+            growth = unread - u0 if now - t0 >= BEHIND_SPAN_S / 2 else 0
+        return lake_state(lag if isinstance(lag, int) else None, buffered, age,
+                          float(interval) if isinstance(interval, (int, float)) else None, growth)
 
     # --- the end -------------------------------------------------------------------------
 
