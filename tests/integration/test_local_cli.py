@@ -32,11 +32,12 @@ def _ts(s: str) -> datetime:
 
 
 def test_local_events_n_feeds_the_dashboard_with_kpis_equal_to_the_kpi_module(broker, tmp_path):
-    n, seed, port = 6000, 9, pick_port(None)
+    n, seed, port, start = 6000, 9, pick_port(None), "2026-11-26T15:00:00Z"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "acme_telemetry", "local", "--bootstrap-servers", broker.bootstrap,
-         "--events", str(n), "--seed", str(seed), "--rate", "3000", "--window", "5", "--port", str(port),
+         "--events", str(n), "--seed", str(seed), "--start", start, "--viewers", "200", "--rate", "3000",
+         "--window", "5", "--port", str(port),
          "--lake", str(tmp_path / "lake"), "--state-dir", str(tmp_path / "state"), "--buffer-interval", "1"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
@@ -60,23 +61,31 @@ def test_local_events_n_feeds_the_dashboard_with_kpis_equal_to_the_kpi_module(br
     listener.join(15)
     assert proc.returncode == 0, err[-2000:]
 
-    events = [orjson.loads(v) for _, v in iter_records(n, SimConfig(seed=seed))]
-    # All N events are in the lake.
-    assert {e["event_id"] for e in lake_events(tmp_path / "lake")} == {e["event_id"] for e in events}
+    # All N events, exactly the seed's stream from --start, are in the lake.
+    events = lake_events(tmp_path / "lake")
+    expected_ids = {orjson.loads(v)["event_id"] for _, v in iter_records(n, SimConfig(seed=seed, start=_ts(start)))}
+    assert len(events) == n and {e["event_id"] for e in events} == expected_ids
 
     kpi = [m for m in messages if m["type"] == "kpi"]
-    assert messages and messages[0]["type"] == "hello"
+    assert messages and messages[0]["type"] == "hello" and messages[0]["v"] == 2
     assert kpi, f"no kpi messages among {collections.Counter(m['type'] for m in messages)}"
-    starts = [m["window_start"] for m in kpi]
-    assert len(starts) == len(set(starts)), "each window is sent once"
-    covered = 0
+    # Protocol v2: a window's state may come in parts (late events, slice-disjoint pieces);
+    # the page merges the parts of a window key, a repeated part id replacing the earlier one.
+    parts: dict[tuple[str, str], dict[str | None, dict]] = {}
     for m in kpi:
-        ws, we = _ts(m["window_start"]), _ts(m["window_end"])
-        expected = kpis.compute([e for e in events if ws <= _ts(e["event_timestamp"]) < we], ws, we)
-        snapshot = {k: v for k, v in m.items() if k not in ("type", "v")}
-        assert snapshot == expected, m["window_start"]
-        covered += snapshot["overall"]["events"]
-    assert covered == n, "the windows together hold every event exactly once"
+        key = (m["window_start"], m["window_end"])
+        assert m.get("part") not in parts.get(key, {}), f"part {m.get('part')} of {key} sent twice"
+        parts.setdefault(key, {})[m.get("part")] = m
+    covered = 0
+    for (ws_iso, we_iso), by_part in sorted(parts.items()):
+        ws, we = _ts(ws_iso), _ts(we_iso)
+        merged = kpis.WindowState.of(ws, we)
+        for m in by_part.values():
+            merged.merge(kpis.WindowState.from_wire(m))
+        expected = kpis.WindowState.of(ws, we).add_all(e for e in events if ws <= _ts(e["event_timestamp"]) < we)
+        assert merged.wire() == expected.wire(), ws_iso
+        covered += merged.overall.events
+    assert covered == n, "the windows together hold every event of the lake exactly once"
     # Notable events reach the feed without PII.
     feeds = [m for m in messages if m["type"] == "feed"]
     if any(e["event_type"] == "error" for e in events):
