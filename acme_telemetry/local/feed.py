@@ -231,6 +231,76 @@ class DashboardFeed:
         self.positions: dict[int, int] = {}  # partition -> next offset to read
 
     def run(self, stop: threading.Event) -> None:
+        if self.settings.security_protocol == "PLAINTEXT":
+            self._run_librdkafka(stop)
+        else:
+            self._run_kafka_python(stop)
+
+    def _run_librdkafka(self, stop: threading.Event) -> None:
+        """The embedded broker's feed: confluent-kafka, read in batches (about 1.5 CPU-us per
+        event to read, against about 14 with kafka-python).
+
+        The same contract as the kafka-python loop: every partition assigned (no group, so no
+        rebalance can leave the dashboard without partitions), positioned at the end before
+        `ready` (the producer starts after), `positions` kept, each event into the aggregator,
+        windows closed on tick, all closed on stop.
+        """
+        from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+        from acme_telemetry.local.writer import confluent_consumer_config
+
+        # Latency, not throughput: the writer's big fetches (fetch.min.bytes 256 KB) would hold
+        # each partition's records at the broker, and a window must not close before a
+        # partition's records for it have arrived.
+        consumer = Consumer(confluent_consumer_config(
+            self.settings, self.group_id, **{"fetch.min.bytes": 1, "fetch.wait.max.ms": 100},
+        ))
+        try:
+            deadline = time.monotonic() + 30
+            parts: list[int] = []
+            while not parts and time.monotonic() < deadline and not stop.is_set():
+                tmd = consumer.list_topics(self.topic, timeout=5).topics.get(self.topic)
+                parts = sorted(tmd.partitions) if tmd is not None and tmd.error is None else []
+                if not parts:
+                    time.sleep(0.2)
+            if not parts:
+                raise RuntimeError(f"topic {self.topic!r} has no partitions the dashboard can read")
+            if self.from_beginning:
+                tps = [TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in parts]
+            else:  # resolve the end now, before anyone produces
+                tps = [TopicPartition(self.topic, p, consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=10)[1])
+                       for p in parts]
+            consumer.assign(tps)
+            self.aggregator.expect_partitions(parts)
+            self.ready.set()
+            agg, loads, positions = self.aggregator, orjson.loads, self.positions
+            while not stop.is_set():
+                msgs: list[Any] = consumer.consume(5000, 0.2)
+                for msg in msgs:
+                    if msg.error() is not None:
+                        log.warning("dashboard feed: %s", msg.error())
+                        continue
+                    partition: int = msg.partition()
+                    positions[partition] = msg.offset() + 1
+                    try:
+                        event = loads(msg.value())
+                    except (orjson.JSONDecodeError, TypeError):
+                        agg.bad += 1
+                        continue
+                    if isinstance(event, dict):
+                        agg.add(event, partition)
+                    else:
+                        agg.bad += 1
+                agg.tick()
+            agg.close_all()
+            self.closed = True
+        finally:
+            try:
+                consumer.close()
+            except Exception:  # noqa: BLE001
+                log.exception("closing the dashboard consumer failed")
+
+    def _run_kafka_python(self, stop: threading.Event) -> None:
         from kafka import TopicPartition
 
         # The dashboard shows what is live and needs no offsets of its own, so it assigns
