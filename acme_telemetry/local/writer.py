@@ -92,6 +92,11 @@ class WriterStats:
     unassigned_for_s: float = 0.0  # how long it has had no partitions (0 while it has some)
     started_at: float = field(default_factory=time.monotonic)
     first_object_at: float | None = None  # monotonic time of the first durable object
+    # where the reading thread's time goes (seconds): in consume(), in the per-record loop,
+    # waiting for a free slot in the sink queue (compress or disk behind)
+    consume_s: float = 0.0
+    process_s: float = 0.0
+    sink_wait_s: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -220,6 +225,71 @@ class LakeWriter:
         self._started: float | None = None
         self.stats.buffered = 0
 
+    def _add_batch(self, msgs: list[Any]) -> None:
+        """Buffer one consume() batch. The common record (valid, one line) costs one schema
+        decode and a few list appends; offsets are taken once per partition per batch.
+        Anything else (an error, a rejected record, a line to re-encode) goes through _add."""
+        check = lake.fast_check
+        ids = self._ids if self.event_ids is not None else None
+        lines = self._lines
+        buffer_bytes = self.buffer_bytes
+        last: dict[int, Any] = {}  # partition -> its last record buffered so far in this batch
+        size = self._size
+        oldest = self._oldest_ms
+        n = 0
+        first = self._first_offset
+        if len(first) < max(1, len(self._assignment)):  # lag before a partition's first object counts from here
+            for msg in msgs:
+                if msg.error() is None and msg.partition() not in first:
+                    first[msg.partition()] = msg.offset()
+        for msg in msgs:
+            if msg.error() is not None:
+                self._on_error(msg.error())
+                continue
+            value = msg.value()
+            event_id = check(value) if value is not None else None
+            if event_id is None or b"\n" in value or b"\r" in value:
+                self._size, self._oldest_ms = size, oldest
+                self._close_batch(last, n)
+                last, n = {}, 0
+                self._add(msg.topic(), msg.partition(), msg.offset(), value, msg.key(), msg.timestamp()[1])
+                size, oldest = self._size, self._oldest_ms
+            else:
+                lines.append(value)
+                size += len(value) + 1
+                if ids is not None:
+                    ids.append(event_id)
+                ts = msg.timestamp()[1]
+                if ts <= 0:
+                    ts = int(time.time() * 1000)
+                if oldest is None or ts < oldest:
+                    oldest = ts
+                last[msg.partition()] = msg
+                n += 1
+            if size >= buffer_bytes:
+                self._size, self._oldest_ms = size, oldest
+                self._close_batch(last, n)
+                last, n = {}, 0
+                self._flush_async()
+                lines = self._lines
+                ids = self._ids if self.event_ids is not None else None
+                size, oldest = self._size, self._oldest_ms
+        self._size, self._oldest_ms = size, oldest
+        self._close_batch(last, n)
+
+    def _close_batch(self, last: dict[int, Any], n: int) -> None:
+        """Book the offsets and counters of the `n` records _add_batch buffered (last: the
+        last of them per partition)."""
+        if not n:
+            return
+        offsets = self._offsets
+        for partition, msg in last.items():
+            offsets[(msg.topic(), partition)] = msg.offset() + 1
+        if self._started is None:
+            self._started = time.monotonic()
+        self.stats.records_in += n
+        self.stats.buffered += n
+
     def _add(self, topic: str, partition: int, offset: int, value: bytes | None, key: bytes | None, ts_ms: int) -> None:
         arrival_ms = ts_ms if ts_ms > 0 else int(time.time() * 1000)
         event_id = lake.fast_check(value) if value is not None else None
@@ -307,7 +377,9 @@ class LakeWriter:
         self._raise_sink_error()
         batch = self._take()
         if batch is not None:
+            t0 = time.monotonic()
             self._sink_queue.put(batch)
+            self.stats.sink_wait_s += time.monotonic() - t0
 
     def _raise_sink_error(self) -> None:
         if self._sink_error is not None:
@@ -597,21 +669,20 @@ class LakeWriter:
         sink = threading.Thread(target=self._sink, name="writer-sink", daemon=True)
         sink.start()
         last_lag = 0.0
-        add = self._add
+        add_batch = self._add_batch
         try:
             while not stop.is_set():
                 timeout = 0.2
                 if self._started is not None:
                     left = self.buffer_interval_s - (time.monotonic() - self._started)
                     timeout = max(0.0, min(0.2, left))
-                for msg in consumer.consume(CONSUME_BATCH, timeout):
-                    err = msg.error()
-                    if err is not None:
-                        self._on_error(err)
-                        continue
-                    add(msg.topic(), msg.partition(), msg.offset(), msg.value(), msg.key(), msg.timestamp()[1])
-                    if self._size >= self.buffer_bytes:
-                        self._flush_async()
+                t0 = time.monotonic()
+                msgs = consumer.consume(CONSUME_BATCH, timeout)
+                t1 = time.monotonic()
+                self.stats.consume_s += t1 - t0
+                if msgs:
+                    add_batch(msgs)
+                    self.stats.process_s += time.monotonic() - t1
                 if self._fatal is not None:
                     raise WriterStalled(self._fatal)
                 while not self._to_commit.empty():
