@@ -67,6 +67,14 @@ GROUP_ID = "acme-lake-writer"
 MB = 1024 * 1024
 CONSUME_BATCH = 10_000
 ASSIGN_TIMEOUT_S = 15.0
+# The lag (what the supervisor's back-pressure holds the producer on) is refreshed every
+# LAG_EVERY_S from librdkafka's cached high watermarks (no round trip). Refreshed once a
+# second, it was up to 1 s stale: at 50k+ events/s the producer stayed held for a second
+# after the writer had caught up, and the writer then waited for records.
+LAG_EVERY_S = 0.1
+# consume() waits up to this long for CONSUME_BATCH records: records wait in the writer's
+# hands (counted as lag) no longer than that before they join the buffer.
+CONSUME_WAIT_S = 0.05
 
 
 class WriterStalled(RuntimeError):
@@ -668,14 +676,14 @@ class LakeWriter:
         self._consumer = consumer = self._make_consumer()
         sink = threading.Thread(target=self._sink, name="writer-sink", daemon=True)
         sink.start()
-        last_lag = 0.0
+        last_lag = last_check = 0.0
         add_batch = self._add_batch
         try:
             while not stop.is_set():
-                timeout = 0.2
+                timeout = CONSUME_WAIT_S
                 if self._started is not None:
                     left = self.buffer_interval_s - (time.monotonic() - self._started)
-                    timeout = max(0.0, min(0.2, left))
+                    timeout = max(0.0, min(CONSUME_WAIT_S, left))
                 t0 = time.monotonic()
                 msgs = consumer.consume(CONSUME_BATCH, timeout)
                 t1 = time.monotonic()
@@ -690,10 +698,12 @@ class LakeWriter:
                 if self._due():
                     self._flush_async()
                 now = time.monotonic()
-                if now - last_lag >= 1.0:
+                if now - last_lag >= LAG_EVERY_S:
                     self._update_lag()
-                    self._check_assignment()
                     last_lag = now
+                if now - last_check >= 1.0:
+                    self._check_assignment()
+                    last_check = now
                 if until_events is not None and self._written_target() >= until_events:
                     break
             if self._fatal is None:
