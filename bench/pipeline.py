@@ -114,6 +114,9 @@ def end_to_end(broker: LocalBroker, work: Path, duration_s: float) -> dict[str, 
             lag = p.writer.stats.get("lag") if p.writer is not None else None
             samples.append((time.monotonic() - (p.started_at or 0), p.produced(), p.lake_events(), lag))
 
+    max_lag = os.environ.get("ACME_BENCH_MAX_LAG")  # an experiment: the supervisor's back-pressure threshold
+    if max_lag:
+        runner.MAX_LAG = int(max_lag)
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     sup0 = resource.getrusage(resource.RUSAGE_SELF)
@@ -126,6 +129,8 @@ def end_to_end(broker: LocalBroker, work: Path, duration_s: float) -> dict[str, 
     assert code == 0, f"local exited {code}"
     broker_cpu = _proc_cpu_s(broker_pid) - broker_cpu0[0] if broker_pid and broker_cpu0 else float("nan")
     sustained = [s for s in samples if s[0] >= WARMUP_S]
+    print("[bench] pipeline: every 5 s (t, produced, lake, lag): " + "  ".join(
+        f"{s[0]:.0f} {s[1]:,} {s[2]:,} {s[3] if s[3] is not None else '?'}" for s in samples[::5]), file=sys.stderr, flush=True)
     t0, t1 = sustained[0], sustained[-1]
     lake_rate = (t1[2] - t0[2]) / (t1[0] - t0[0])
     produce_rate = (t1[1] - t0[1]) / (t1[0] - t0[0])
@@ -144,6 +149,8 @@ def end_to_end(broker: LocalBroker, work: Path, duration_s: float) -> dict[str, 
         "lag_slope": _slope([t for t, _ in lags], [lag for _, lag in lags]),
         "lag_first": lags[0][1] if lags else float("nan"), "lag_last": lags[-1][1] if lags else float("nan"),
         "usage": usage, "feed_events": (p.dashboard.stats.get("events", 0) if p.dashboard is not None else 0),
+        "writer_split": {k: float(p.writer.stats.get(k, 0.0)) for k in ("consume_s", "process_s", "sink_wait_s")}
+        if p.writer is not None else {},
         "duration": t1[0],
     }
 
@@ -169,7 +176,8 @@ def run(quick: bool = False) -> list[Row]:
         {"benchmark": "pipeline", "metric": "Kafka ProducerPerformance", "value": pp, "unit": "events/s", "note": note_pp},
         {"benchmark": "pipeline", "metric": "Kafka ConsumerPerformance", "value": cp, "unit": "events/s", "note": f"{n_perf:,} records"},
         {"benchmark": "pipeline", "metric": "e2e produced", "value": e2e["produce_rate"], "unit": "events/s",
-         "note": f"local, feed on, {e2e['duration']:.0f} s sustained (first {WARMUP_S:.0f} s left out)"},
+         "note": f"local, feed on, {e2e['duration']:.0f} s sustained (first {WARMUP_S:.0f} s left out)"
+                 + (f"; EXPERIMENT: MAX_LAG={os.environ['ACME_BENCH_MAX_LAG']}" if os.environ.get("ACME_BENCH_MAX_LAG") else "")},
         {"benchmark": "pipeline", "metric": "e2e durable in the lake", "value": e2e["lake_rate"], "unit": "events/s",
          "note": f"{e2e['events']:,} events in the lake; the feed read {e2e['feed_events']:,}"},
         {"benchmark": "pipeline", "metric": "e2e / ProducerPerformance", "value": ratio, "unit": "ratio",
@@ -179,6 +187,11 @@ def run(quick: bool = False) -> list[Row]:
         {"benchmark": "pipeline", "metric": "writer lag, trend", "value": e2e["lag_slope"], "unit": "events/s",
          "note": "least-squares slope of the lag; ~0 (vs the rate) means it does not grow"},
     ]
+    split = e2e["writer_split"]
+    if split:
+        rows.append({"benchmark": "pipeline", "metric": "writer's reading thread", "value": split.get("process_s", 0.0), "unit": "s",
+                     "note": "in its record loop; in consume() {:.1f} s, waiting on the sink queue {:.1f} s".format(
+                         split.get("consume_s", 0.0), split.get("sink_wait_s", 0.0))})
     events = max(1, e2e["events"])
     for name, (cpu_s, peak_mb) in e2e["usage"].items():
         rows.append({"benchmark": "pipeline", "metric": f"CPU per event: {name}", "value": cpu_s / events * 1e6, "unit": "CPU-us",
