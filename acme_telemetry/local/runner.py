@@ -270,6 +270,10 @@ class LocalPipeline:
         else:  # the Firehose stand-in: resume from the committed offsets (a new group: from now)
             writer_cfg.update(group_id=WRITER_GROUP, instance_id=f"{WRITER_GROUP}-1", start_offsets=start, resume=True)
         self.writer = sup.start(ChildService("lake writer", "writer", writer_cfg, log_dir=log_dir))
+        for inc in o.incidents:
+            span = "..".join(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t / 1000)) for t in (inc.start_ms, inc.end_ms))
+            self.console.say(f"incident: {inc.dimension}={inc.value} {inc.kind} {span}", stdout=True)
+            log.info("incident %s", inc.describe())
         self.producer = sup.start(ChildService(
             "producer", "producer",
             {**common, "events": o.events, "rate": o.rate, "seed": o.seed,
