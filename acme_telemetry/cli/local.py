@@ -2,7 +2,7 @@
 broker, producer, lake writer and dashboard on this machine (acme_telemetry.local.runner).
 With --events N it exits 0 once all N events are in the lake and the writer has flushed.
 
-Event time is the wall clock unless --start is given (runner.RunOptions.start explains the
+Event time is the wall clock unless --start or --events is given (runner.RunOptions.start explains the
 three ways a run chooses its events); --incident's relative at= counts from the run's start:
 --start, else now."""
 
@@ -13,8 +13,6 @@ import argparse
 from acme_telemetry.cli import flags
 from acme_telemetry.cli.errors import CliError
 from acme_telemetry.settings import EMBEDDED
-
-LOCAL_VIEWERS = 2000  # about 225 events/s (simulator.expected_events_per_s): stable tiles
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         buffer_interval_s=args.buffer_interval,
         buffer_size_mb=args.buffer_size_mb,
         no_dashboard=args.no_dashboard,
-        concurrent_viewers=args.viewers if args.viewers is not None else LOCAL_VIEWERS,
+        concurrent_viewers=args.viewers,
         incidents=incidents,
         rolling_s=args.rolling,
         client=args.client,
@@ -72,7 +70,7 @@ def register(sub: flags.Subparsers) -> None:
         help="event time of the first event, UTC, for a reproducible run (default: the wall clock; a restart "
         "continues after the last event the previous run produced)",
     )
-    flags.add_viewers(p, default_text=f"{LOCAL_VIEWERS:,}, about 225 events/s")
+    flags.add_viewers(p, default_text="2,000, about 225 events/s; with --events N the simulator's 200, as generate")
     flags.add_incident(p)
     flags.add_number(
         p,

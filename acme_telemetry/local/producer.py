@@ -17,8 +17,10 @@ What it produces (RunOptions in local.runner says when each applies):
   Kafka (`state_file`, state_dir/producer.json, replaced atomically about once a second
   and at stop), so a restart continues the stream instead of replaying it; with `rate`
   the same stream (iter_since) is paced at R events/s;
-- the deterministic stream (iter_records) from `start`, or from now with `events` and no
-  `start`: exactly `events` records (endless without).
+- the deterministic stream (iter_records) from `start` (endless without `events`), or,
+  with `events` and no `start`, exactly `generate --events N --seed S`'s records: the
+  simulator's fixed start and its default audience unless `concurrent_viewers` is given
+  (a batch run is reproducible and compares with `generate`).
 
 Both are acks=all and idempotent. A record whose delivery failed (after the client's own
 retries) is sent again: at-least-once, as the lake writer and the KPIs tolerate duplicates
@@ -53,7 +55,8 @@ log = logging.getLogger(__name__)
 
 Client = Literal["confluent-kafka", "kafka-python"]
 CLIENTS: tuple[Client, ...] = ("confluent-kafka", "kafka-python")
-DEFAULT_VIEWERS = 200  # the simulator's audience when --viewers is not given
+DEFAULT_VIEWERS = 200  # the simulator's audience: --events N without --viewers (as `generate`)
+LIVE_VIEWERS = 2000  # an endless run's audience without --viewers: about 225 events/s
 PACE_STEP = 500  # records between two looks at the clock (--rate) and at the delivery reports
 MAX_IN_FLIGHT = 200_000  # records handed over and not yet acknowledged (bounds memory)
 SAVE_EVERY_S = 1.0  # how often the wall-clock stream's resume point is written
@@ -139,17 +142,16 @@ class LocalProducer:
     def sim_config(self, start: datetime | None = None) -> SimConfig:
         from acme_telemetry.simulator import SimConfig
 
-        return SimConfig(seed=self.seed, start=start, concurrent_viewers=self.concurrent_viewers or DEFAULT_VIEWERS,
-                         incidents=self.incidents)
+        viewers = self.concurrent_viewers or (DEFAULT_VIEWERS if self.events is not None else LIVE_VIEWERS)
+        return SimConfig(seed=self.seed, start=start, concurrent_viewers=viewers, incidents=self.incidents)
 
     def records(self) -> Iterator[tuple[bytes, bytes]]:
-        """The deterministic stream: `events` records (endless without) from `start`, or from now."""
+        """The deterministic stream: `events` records (endless without) from `start`, or from
+        the simulator's fixed start (module doc)."""
         from acme_telemetry.simulator import iter_records
-        from acme_telemetry.simulator.live import wall_ms
 
-        start = self.start if self.start is not None else datetime.fromtimestamp(wall_ms() / 1000, tz=UTC)
         n = self.events if self.events is not None else 10**15
-        return iter_records(n, self.sim_config(start))
+        return iter_records(n, self.sim_config(self.start))
 
     def batches(self, stop: threading.Event) -> Iterator[Batch]:
         """What the loop hands to Kafka, in batches (an empty one: nothing is due yet)."""

@@ -109,9 +109,6 @@ def lake_state(lag: int | None, buffered: int, oldest_age_s: float | None, inter
     return f"lag {lag:,}"
 
 
-LOCAL_VIEWERS = 2000  # the default audience of `local`: about 225 events/s
-
-
 @dataclass
 class RunOptions:
     """What one `local` run does. Its events, by `start` and `events`:
@@ -121,11 +118,12 @@ class RunOptions:
       from now or, on a restart over the same state folder, from just after the last event
       the previous run produced (state_dir/producer.json): the stream continues, never
       replays. With `rate` the same stream is paced at R events/s instead of the clock.
+      The audience is `concurrent_viewers`, 2,000 when None (about 225 events/s).
     - `start`: reproducible. The simulator's deterministic stream from that time
       (iter_records), paced at `rate` or, endless without one, at the audience's rate.
-    - `events` without `start`: exactly N events of the deterministic stream from now,
-      as fast as possible (or at `rate`), so even this run shows the current time. It does
-      not move the wall-clock stream's resume point (it runs ahead of the clock).
+    - `events` without `start`: a batch, exactly `generate --events N --seed S`'s events
+      (the simulator's fixed start and, when None, its audience of 200), as fast as
+      possible or at `rate`. Reproducible; it does not move the wall-clock resume point.
     """
 
     events: int | None = None
@@ -143,7 +141,7 @@ class RunOptions:
     buffer_size_mb: float | None = None
     no_dashboard: bool = False
     static_dir: Path = ROOT / "dashboard" / "dist"
-    concurrent_viewers: int | None = LOCAL_VIEWERS
+    concurrent_viewers: int | None = None  # None: 2,000 live, the simulator's 200 for --events N
     incidents: tuple[Incident, ...] = ()
     rolling_s: float = 60.0  # the page's headline tiles span (the hub's rolling_seconds)
     status_every_s: float = 1.0

@@ -114,7 +114,7 @@ class LocalPipeline:
     def start(self, seed: int, start: str) -> str:
         self.log = open(self.state / f"local-{seed}.err", "w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "acme_telemetry", "local", "--seed", str(seed), "--start", start,
+            [sys.executable, "-m", "acme_telemetry", "local", "--seed", str(seed), "--start", start, "--viewers", "200",
              "--rate", str(RATE), "--window", str(WINDOW_S), "--port", str(self.port),
              "--kafka-port", str(self.kafka_port), "--state-dir", str(self.state), "--lake", str(self.state / "lake")],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=self.log, text=True,

@@ -36,7 +36,7 @@ def test_local_events_n_feeds_the_dashboard_with_kpis_equal_to_the_kpi_module(br
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "acme_telemetry", "local", "--bootstrap-servers", broker.bootstrap,
-         "--events", str(n), "--seed", str(seed), "--start", start, "--viewers", "200", "--rate", "3000",
+         "--events", str(n), "--seed", str(seed), "--start", start, "--rate", "3000",
          "--window", "5", "--port", str(port),
          "--lake", str(tmp_path / "lake"), "--state-dir", str(tmp_path / "state"), "--buffer-interval", "1"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

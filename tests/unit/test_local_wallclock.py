@@ -14,7 +14,7 @@ from acme_telemetry.simulator.live import wall_ms
 
 
 def _producer(tmp_path, **kw) -> LocalProducer:
-    return LocalProducer(KafkaSettings.local("127.0.0.1:1"), events=kw.pop("events", None), concurrent_viewers=2000,
+    return LocalProducer(KafkaSettings.local("127.0.0.1:1"), events=kw.pop("events", None),
                          state_file=tmp_path / "producer.json", **kw)
 
 
@@ -71,13 +71,19 @@ def test_the_state_file_is_replaced_whole(tmp_path):
     assert read_last_ts(path) is None
 
 
-def test_events_n_without_start_is_exactly_n_from_now(tmp_path):
-    p = _producer(tmp_path, events=1234)
-    assert not p.wall_clock
-    now = wall_ms()
-    got = _take(p, 30)
-    assert len(got) == 1234
-    first = orjson.loads(got[0][1])["event_timestamp"]
-    from acme_telemetry.times import ms_of_iso
+def test_events_n_without_start_is_exactly_generates_stream(tmp_path):
+    from acme_telemetry.simulator import SimConfig, iter_records
 
-    assert abs(ms_of_iso(first) - now) < 60_000
+    p = LocalProducer(KafkaSettings.local("127.0.0.1:1"), events=1234, seed=3, state_file=tmp_path / "producer.json")
+    assert not p.wall_clock
+    got = _take(p, 30)
+    assert [(k, v) for k, v, _ in got] == list(iter_records(1234, SimConfig(seed=3)))
+    p._save()
+    assert not (tmp_path / "producer.json").exists(), "a batch run does not move the wall-clock resume point"
+
+
+def test_an_endless_run_without_viewers_has_the_live_audience(tmp_path):
+    from acme_telemetry.simulator import expected_events_per_s
+
+    rate = expected_events_per_s(LocalProducer(KafkaSettings.local("127.0.0.1:1"), events=None).sim_config())
+    assert 200 < rate < 250  # the README's "about 225 events/s at 2,000 viewers"
