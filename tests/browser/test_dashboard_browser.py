@@ -235,7 +235,9 @@ def test_dashboard_live_in_chromium(built_page: Path, tmp_path: Path) -> None:
         driver.wait_for("document.querySelector('[data-testid=tile-concurrent_viewers]').dataset.value !== ''", 20)
         filled_s = time.monotonic() - t0
         # let a few windows arrive so the window shown has some history and trend
-        driver.wait_for("Number(document.querySelector('[data-testid=tiles]').dataset.kpiMessages) >= 6", 30)
+        # (messages count the late parts of a window too: wait for six windows, not six messages)
+        driver.wait_for("Number(document.querySelector('[data-testid=tiles]').dataset.kpiMessages) >= 6"
+                        " && Number(document.querySelector('[data-testid=charts]').dataset.points || 0) >= 6", 30)
         page = driver.call("eval", js=READ_PAGE)
         exp = assert_page_equals_kpis(page, seed, start)
         assert exp["overall"]["concurrent_viewers"] > 0 and page["points"] >= 6
