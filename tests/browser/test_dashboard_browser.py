@@ -43,8 +43,14 @@ RUNS = [  # (seed, simulated start) of the first run and of the run after the re
     (12, "2026-11-26T18:00:00Z"),
 ]
 TILE_KEYS = (
-    "concurrent_viewers", "play_attempts_per_min", "video_start_failure_pct", "exits_before_video_start_pct",
-    "startup_time_ms_p50", "startup_time_ms_p95", "rebuffer_ratio", "avg_bitrate_kbps",
+    "concurrent_viewers",
+    "play_attempts_per_min",
+    "video_start_failure_pct",
+    "exits_before_video_start_pct",
+    "startup_time_ms_p50",
+    "startup_time_ms_p95",
+    "rebuffer_ratio",
+    "avg_bitrate_kbps",
 )
 
 
@@ -64,8 +70,13 @@ class Driver:
         node = shutil.which("node")
         assert node, "node is not on PATH (source scripts/env.sh)"
         self.proc = subprocess.Popen(
-            [node, str(DRIVER)], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, env={**os.environ, "CHROMIUM": CHROMIUM},
+            [node, str(DRIVER)],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "CHROMIUM": CHROMIUM},
         )
         self.replies: queue.Queue = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
@@ -114,10 +125,34 @@ class LocalPipeline:
     def start(self, seed: int, start: str) -> str:
         self.log = open(self.state / f"local-{seed}.err", "w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "acme_telemetry", "local", "--seed", str(seed), "--start", start, "--viewers", "200",
-             "--rate", str(RATE), "--window", str(WINDOW_S), "--port", str(self.port),
-             "--kafka-port", str(self.kafka_port), "--state-dir", str(self.state), "--lake", str(self.state / "lake")],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=self.log, text=True,
+            [
+                sys.executable,
+                "-m",
+                "acme_telemetry",
+                "local",
+                "--seed",
+                str(seed),
+                "--start",
+                start,
+                "--viewers",
+                "200",
+                "--rate",
+                str(RATE),
+                "--window",
+                str(WINDOW_S),
+                "--port",
+                str(self.port),
+                "--kafka-port",
+                str(self.kafka_port),
+                "--state-dir",
+                str(self.state),
+                "--lake",
+                str(self.state / "lake"),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
         deadline = time.monotonic() + 120
@@ -205,8 +240,14 @@ def assert_page_equals_kpis(page: dict, seed: int, start: str) -> dict:
     assert set(page["devices"]) == set(by_device)
     for device, cells in page["devices"].items():
         k = by_device[device]
-        want = [k["concurrent_viewers"], k["play_attempts"], k["video_start_failure_pct"], k["rebuffer_ratio"], k["playback_failures"],
-                k["avg_bitrate_kbps"]]
+        want = [
+            k["concurrent_viewers"],
+            k["play_attempts"],
+            k["video_start_failure_pct"],
+            k["rebuffer_ratio"],
+            k["playback_failures"],
+            k["avg_bitrate_kbps"],
+        ]
         assert [_num(c) for c in cells] == [pytest.approx(v, abs=0.11) if v is not None else None for v in want], device
     assert {q: float(v) for q, v in page["quality"].items()} == {q: v for q, v in o["quality_share"].items() if v >= 0}
     return exp
@@ -236,8 +277,11 @@ def test_dashboard_live_in_chromium(built_page: Path, tmp_path: Path) -> None:
         filled_s = time.monotonic() - t0
         # let a few windows arrive so the window shown has some history and trend
         # (messages count the late parts of a window too: wait for six windows, not six messages)
-        driver.wait_for("Number(document.querySelector('[data-testid=tiles]').dataset.kpiMessages) >= 6"
-                        " && Number(document.querySelector('[data-testid=charts]').dataset.points || 0) >= 6", 30)
+        driver.wait_for(
+            "Number(document.querySelector('[data-testid=tiles]').dataset.kpiMessages) >= 6"
+            " && Number(document.querySelector('[data-testid=charts]').dataset.points || 0) >= 6",
+            30,
+        )
         page = driver.call("eval", js=READ_PAGE)
         exp = assert_page_equals_kpis(page, seed, start)
         assert exp["overall"]["concurrent_viewers"] > 0 and page["points"] >= 6
@@ -250,8 +294,11 @@ def test_dashboard_live_in_chromium(built_page: Path, tmp_path: Path) -> None:
         (seed, start) = RUNS[1]
         pipeline.start(seed, start)
         t1 = time.monotonic()
-        driver.wait_for("document.querySelector('[data-testid=connection]').dataset.connects === '2'"
-                        " && document.querySelector('[data-testid=connection]').dataset.state === 'open'", 30)
+        driver.wait_for(
+            "document.querySelector('[data-testid=connection]').dataset.connects === '2'"
+            " && document.querySelector('[data-testid=connection]').dataset.state === 'open'",
+            30,
+        )
         reconnect_s = time.monotonic() - t1
         # the new run's windows (3 h later in simulated time) replace the old ones
         driver.wait_for(f"document.querySelector('[data-testid=window]').dataset.windowStart >= '{start}'", 30)

@@ -104,8 +104,9 @@ def _assert_tiles_equal_kpis(page, exp) -> None:
         if o[k] is None:
             assert got is None, k
         else:  # JS rounds half away from zero, Python half to even: one unit of the last digit
-            assert got == pytest.approx(o[k], abs=0.11 if k in ("concurrent_viewers", "startup_time_ms_p50", "startup_time_ms_p95",
-                                                                   "avg_bitrate_kbps") else 0.011), k
+            assert got == pytest.approx(
+                o[k], abs=0.11 if k in ("concurrent_viewers", "startup_time_ms_p50", "startup_time_ms_p95", "avg_bitrate_kbps") else 0.011
+            ), k
     assert page["samples"]["startup_time_ms_p95"] == ("true" if o["startup_samples"] >= kpis.MIN_SAMPLES else "false")
     for cdn, row in page["cdn"].items():
         k = exp["by"]["cdn"][cdn]
@@ -118,8 +119,9 @@ def test_rolling_tiles_equal_kpis_and_an_outage_degrades_and_recovers(built_page
     server = Server(built_page)
     driver = None
     clock = [0.0]
-    agg = KpiAggregator(server.hub.publish_threadsafe, window_s=5, lateness_s=0, idle_flush_s=1e9, heartbeat_ms=10_000,
-                        now=lambda: clock[0])
+    agg = KpiAggregator(
+        server.hub.publish_threadsafe, window_s=5, lateness_s=0, idle_flush_s=1e9, heartbeat_ms=10_000, now=lambda: clock[0]
+    )
     agg.expect_partitions([0])
     feed_pos = [0]
 
@@ -191,11 +193,25 @@ def test_the_page_still_reads_a_v1_message(built_page):  # noqa: F811
         driver = Driver()
         driver.call("open", url=f"http://127.0.0.1:{server.port}/")
         driver.wait_for("document.querySelector('[data-testid=connection]').dataset.state === 'open'", 10)
-        v1 = {"type": "kpi", "v": 1, "window_start": "2026-12-01T06:50:00Z", "window_end": "2026-12-01T06:50:05Z",
-              "overall": {"events": 812, "concurrent_viewers": 196, "play_attempts": 14, "video_start_failure_pct": 7.14,
-                          "exits_before_video_start_pct": 0.0, "startup_time_ms_p50": 1034.0, "startup_time_ms_p95": 2876.0,
-                          "rebuffer_ratio": 0.0123, "avg_bitrate_kbps": 4312.1, "quality_share": {"HD": 0.4, "FHD": 0.6}},
-              "by": {"device_type": {"tv": {"concurrent_viewers": 50, "play_attempts": 3}}}}
+        v1 = {
+            "type": "kpi",
+            "v": 1,
+            "window_start": "2026-12-01T06:50:00Z",
+            "window_end": "2026-12-01T06:50:05Z",
+            "overall": {
+                "events": 812,
+                "concurrent_viewers": 196,
+                "play_attempts": 14,
+                "video_start_failure_pct": 7.14,
+                "exits_before_video_start_pct": 0.0,
+                "startup_time_ms_p50": 1034.0,
+                "startup_time_ms_p95": 2876.0,
+                "rebuffer_ratio": 0.0123,
+                "avg_bitrate_kbps": 4312.1,
+                "quality_share": {"HD": 0.4, "FHD": 0.6},
+            },
+            "by": {"device_type": {"tv": {"concurrent_viewers": 50, "play_attempts": 3}}},
+        }
         server.loop.call_soon_threadsafe(server.hub.publish, orjson.dumps(v1), "kpi")
         driver.wait_for("document.querySelector('[data-testid=tile-concurrent_viewers]').dataset.value === '196'", 10)
         assert driver.call("eval", js="document.querySelector('[data-testid=tile-play_attempts_per_min]').dataset.value") == "168"

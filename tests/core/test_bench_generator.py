@@ -40,8 +40,14 @@ def test_bench_generator_quick_runs_from_a_copy_of_the_repository_alone(tmp_path
     home = tmp_path / "home"
     home.mkdir()
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(repo), "HOME": str(home)}
-    proc = subprocess.run([sys.executable, "-m", "acme_telemetry", "bench", "--only", "generator", "--quick"],
-                          cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "acme_telemetry", "bench", "--only", "generator", "--quick"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     for metric in ("plan generator (json.dumps)", "ratio iter_records / plan", "ratio iter_lines / plan"):

@@ -15,8 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "acme_telemetry", *args], cwd=ROOT, env=env, input=stdin,
-                          capture_output=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "acme_telemetry", *args], cwd=ROOT, env=env, input=stdin, capture_output=True, timeout=120)
 
 
 def test_generate_is_byte_identical_and_validates(tmp_path: Path):

@@ -77,7 +77,10 @@ def test_every_command_rejects_a_bad_flag_value_in_one_line_naming_the_flag(caps
         (["local", "--bootstrap-servers", "nohost"], "local: error: --bootstrap-servers: bootstrap_servers: 'nohost' is not host:port"),
         (["local", "--events"], "local: error: --events: expected one argument"),
         (["local", "--lake", ""], "local: error: --lake must be a folder path, got ''"),
-        (["bench", "--only", "nope"], "bench: error: --only: unknown benchmark nope; choose from generator, fanout, pipeline, consumer_fanout"),
+        (
+            ["bench", "--only", "nope"],
+            "bench: error: --only: unknown benchmark nope; choose from generator, fanout, pipeline, consumer_fanout",
+        ),
     ],
 )
 def test_bad_values_name_the_flag_and_say_what_is_expected(capsys, argv, message):

@@ -70,8 +70,9 @@ def _invoke(batches, window_ms):
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(seed=st.integers(0, 2**32 - 1), batch_max=st.sampled_from([1, 7, 50, 400, 5000]), window_s=st.sampled_from([5, 30]),
-       retry=st.booleans())
+@given(
+    seed=st.integers(0, 2**32 - 1), batch_max=st.sampled_from([1, 7, 50, 400, 5000]), window_s=st.sampled_from([5, 30]), retry=st.booleans()
+)
 def test_random_splits_across_concurrent_invocations_merge_to_the_whole(stream, seed, batch_max, window_s, retry):
     r = random.Random(seed)
     window_ms = window_s * 1000
@@ -125,9 +126,22 @@ def test_consecutive_windows_merge_into_their_union_and_overlaps_are_refused(str
 def test_a_state_too_big_for_one_frame_is_cut_into_parts_that_merge_back():
     st_ = kpis.WindowState(0, 5000)
     for i in range(3000):  # thousands of invented slices: far over 32 KB as one message
-        st_.add({"event_timestamp": "1970-01-01T00:00:01.000Z", "session_id": f"s{i}", "event_type": "heartbeat",
-                 "video_started": True, "played_ms": 1000, "stalled_ms": 0, "played_bitrate_kbps": 3000,
-                 "device_type": "tv", "connection_type": "wifi", "state": f"X{i}", "isp": f"isp{i}", "cdn": "a"})
+        st_.add(
+            {
+                "event_timestamp": "1970-01-01T00:00:01.000Z",
+                "session_id": f"s{i}",
+                "event_type": "heartbeat",
+                "video_started": True,
+                "played_ms": 1000,
+                "stalled_ms": 0,
+                "played_bitrate_kbps": 3000,
+                "device_type": "tv",
+                "connection_type": "wifi",
+                "state": f"X{i}",
+                "isp": f"isp{i}",
+                "cdn": "a",
+            }
+        )
     frames = protocol.kpi_frames(st_)
     assert len(frames) > 1 and all(len(f) <= protocol.MAX_MESSAGE_BYTES for f in frames)
     page = kpis.PartMerger()

@@ -84,7 +84,13 @@ def test_kpis_by_slice_equal_the_engine_and_show_the_incident(lake):
 
 def test_the_named_queries_are_the_same_text():
     assert kpi_sql.KPI_QUERIES["kpis-per-hour"][1] == kpi_sql.kpis_per_hour()
-    assert set(kpi_sql.KPI_QUERIES) == {"kpis-per-hour", "kpis-by-device-type", "kpis-by-connection-type", "kpis-by-state", "kpis-by-cdn",
-                                        "kpis-by-isp"}
+    assert set(kpi_sql.KPI_QUERIES) == {
+        "kpis-per-hour",
+        "kpis-by-device-type",
+        "kpis-by-connection-type",
+        "kpis-by-state",
+        "kpis-by-cdn",
+        "kpis-by-isp",
+    }
     for _, sql in kpi_sql.KPI_QUERIES.values():
         assert "acme_telemetry.streaming_events" in sql and "session_id" not in sql

@@ -18,12 +18,26 @@ DAY = timedelta(days=1)
 
 def _ev(sid, seq, ms, etype, player_state, **kw):
     base = {
-        "session_id": sid, "seq": seq, "event_type": etype, "player_state": player_state,
+        "session_id": sid,
+        "seq": seq,
+        "event_type": etype,
+        "player_state": player_state,
         "event_timestamp": iso_ms(to_ms(T0) + ms),
-        "bitrate_kbps": 3000, "quality": "HD", "buffering_duration_seconds": 0.0, "video_started": True,
-        "device_type": "tv", "connection_type": "fiber", "state": "CA", "customer_id": "c", "device_id": "d",
-        "ip_address": "1.2.3.4", "fatal": False, "startup_time_ms": None,
-        "played_ms": 0, "stalled_ms": 0, "played_bitrate_kbps": 3000,
+        "bitrate_kbps": 3000,
+        "quality": "HD",
+        "buffering_duration_seconds": 0.0,
+        "video_started": True,
+        "device_type": "tv",
+        "connection_type": "fiber",
+        "state": "CA",
+        "customer_id": "c",
+        "device_id": "d",
+        "ip_address": "1.2.3.4",
+        "fatal": False,
+        "startup_time_ms": None,
+        "played_ms": 0,
+        "stalled_ms": 0,
+        "played_bitrate_kbps": 3000,
     }
     base.update(kw)
     return base
@@ -35,10 +49,19 @@ def _hand_made():
         _ev("a", 1, 1000, "first_frame", "playing", startup_time_ms=1000),
         _ev("a", 2, 11000, "rebuffer_start", "rebuffering", played_ms=10_000),
         _ev("a", 3, 13000, "rebuffer_end", "playing", buffering_duration_seconds=2.0, stalled_ms=2000),
-        _ev("a", 4, 13500, "bitrate_change", "playing", bitrate_kbps=6000, quality="FHD", buffering_duration_seconds=2.0,
-            played_ms=500),
-        _ev("a", 5, 33500, "stop", "quit", bitrate_kbps=6000, quality="FHD", buffering_duration_seconds=2.0,
-            played_ms=20_000, played_bitrate_kbps=6000),
+        _ev("a", 4, 13500, "bitrate_change", "playing", bitrate_kbps=6000, quality="FHD", buffering_duration_seconds=2.0, played_ms=500),
+        _ev(
+            "a",
+            5,
+            33500,
+            "stop",
+            "quit",
+            bitrate_kbps=6000,
+            quality="FHD",
+            buffering_duration_seconds=2.0,
+            played_ms=20_000,
+            played_bitrate_kbps=6000,
+        ),
     ]
     b = [  # gives up before the first frame
         _ev("b", 0, 500, "start", "starting", video_started=False, device_type="mobile", connection_type="mobile"),

@@ -15,8 +15,14 @@ N = 1_000_000
 def _generate(path: Path) -> str:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     with path.open("wb") as out:
-        proc = subprocess.run([sys.executable, "-m", "acme_telemetry", "generate", "--events", str(N), "--seed", "42"],
-                              cwd=ROOT, env=env, stdout=out, stderr=subprocess.PIPE, timeout=300)
+        proc = subprocess.run(
+            [sys.executable, "-m", "acme_telemetry", "generate", "--events", str(N), "--seed", "42"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.PIPE,
+            timeout=300,
+        )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -27,7 +33,8 @@ def test_one_million_events_validate_and_are_byte_identical(tmp_path: Path):
     with first.open("rb") as f:
         assert sum(1 for _ in f) == N
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    v = subprocess.run([sys.executable, "-m", "acme_telemetry", "validate", str(first)], cwd=ROOT, env=env,
-                       capture_output=True, timeout=600)
+    v = subprocess.run(
+        [sys.executable, "-m", "acme_telemetry", "validate", str(first)], cwd=ROOT, env=env, capture_output=True, timeout=600
+    )
     assert v.returncode == 0, v.stdout[-3000:]
     assert f"{N} events".encode() in v.stderr and b"0 violations" in v.stderr

@@ -51,8 +51,20 @@ def test_seeded_run_passes_the_validator(seeded_run):
 def test_every_event_type_and_outcome_occurs(seeded_run):
     _, events, truth = seeded_run
     types = {e["event_type"] for e in events}
-    assert types == {"start", "pause", "resume", "stop", "complete", "first_frame", "heartbeat", "rebuffer_start",
-                     "rebuffer_end", "bitrate_change", "seek", "error"}
+    assert types == {
+        "start",
+        "pause",
+        "resume",
+        "stop",
+        "complete",
+        "first_frame",
+        "heartbeat",
+        "rebuffer_start",
+        "rebuffer_end",
+        "bitrate_change",
+        "seek",
+        "error",
+    }
     t = truth.overall
     assert t.video_start_failures > 0 and t.exits_before_video_start > 0 and t.playback_failures > 0
     assert any(e["event_type"] == "error" and not e["fatal"] for e in events)  # non-fatal errors too
@@ -128,8 +140,9 @@ def test_concurrent_viewers_and_target_rate_set_the_load():
         cfg = SimConfig(seed=8, concurrent_viewers=viewers)
         # live sessions at an instant = sessions with an event in one heartbeat interval (10 s);
         # averaged over 8 instants 7 minutes apart
-        counts = [len({k for k, _ in iter_window(cfg, t, t + timedelta(seconds=10))})
-                  for t in (a + timedelta(minutes=7 * i) for i in range(8))]
+        counts = [
+            len({k for k, _ in iter_window(cfg, t, t + timedelta(seconds=10))}) for t in (a + timedelta(minutes=7 * i) for i in range(8))
+        ]
         assert 0.75 * viewers < sum(counts) / len(counts) < 1.25 * viewers
     cfg = SimConfig(seed=8, target_events_per_s=120.0)
     n = sum(1 for _ in iter_window(cfg, a, a + timedelta(minutes=5)))

@@ -56,11 +56,22 @@ def test_a_restart_resumes_without_replay_or_duplicate_event_ids():
 
 def test_parse_incident_relative_absolute_and_errors():
     inc = parse_incident("cdn=fastly,at=+2m,for=3m,kind=outage", A_MS)
-    assert (inc.dimension, inc.value, inc.start_ms - A_MS, inc.end_ms - inc.start_ms, inc.kind) == ("cdn", "fastly", 120_000, 180_000, "outage")
+    assert (inc.dimension, inc.value, inc.start_ms - A_MS, inc.end_ms - inc.start_ms, inc.kind) == (
+        "cdn",
+        "fastly",
+        120_000,
+        180_000,
+        "outage",
+    )
     assert parse_incident("state=CA,at=2026-12-01T07:00:00Z,for=90s,kind=rebuffer", 0).start_ms == A_MS + 600_000
-    for bad, msg in (("cdn=B,at=+2m", "not in the population"), ("cdn=fastly,isp=Cox", "exactly one slice"),
-                     ("cdn=fastly,kind=meteor", "kind="), ("cdn=fastly,for=soon", "for="), ("fastly", "key=value"),
-                     ("cdn=fastly,colour=red", "unknown key")):
+    for bad, msg in (
+        ("cdn=B,at=+2m", "not in the population"),
+        ("cdn=fastly,isp=Cox", "exactly one slice"),
+        ("cdn=fastly,kind=meteor", "kind="),
+        ("cdn=fastly,for=soon", "for="),
+        ("fastly", "key=value"),
+        ("cdn=fastly,colour=red", "unknown key"),
+    ):
         with pytest.raises(IncidentError, match=msg):
             parse_incident(bad, A_MS)
 

@@ -13,11 +13,38 @@ from acme_telemetry.validate import rules as R
 
 # The rule list of the validator's documentation before it became a table (issue 9).
 DOCUMENTED = {
-    "json", "not-object", "missing-field", "unknown-field", "type", "enum", "timestamp", "uuid", "device-os",
-    "quality-bitrate", "uhd-device", "geo", "isp-connection", "completion", "range", "played-bitrate",
-    "event-fields", "player-state", "session-fixed", "seq", "timestamp-order", "position", "counter",
-    "transition", "start", "after-end", "video-started", "interval", "duplicate", "customer-home",
-    "customer-devices", "device-fixed",
+    "json",
+    "not-object",
+    "missing-field",
+    "unknown-field",
+    "type",
+    "enum",
+    "timestamp",
+    "uuid",
+    "device-os",
+    "quality-bitrate",
+    "uhd-device",
+    "geo",
+    "isp-connection",
+    "completion",
+    "range",
+    "played-bitrate",
+    "event-fields",
+    "player-state",
+    "session-fixed",
+    "seq",
+    "timestamp-order",
+    "position",
+    "counter",
+    "transition",
+    "start",
+    "after-end",
+    "video-started",
+    "interval",
+    "duplicate",
+    "customer-home",
+    "customer-devices",
+    "device-fixed",
 }
 
 
@@ -123,6 +150,8 @@ def test_cross_session_rules_fire(events):
     stolen = dict(b, device_id=a["device_id"])
     assert "device-fixed" in _rules(validate_events([a, stolen]))
     # one device more than a customer may have, reported once
-    many = [dict(a, session_id=f"{i:08x}-0000-4000-8000-000000000000", device_id=f"{i:08x}-0000-4000-8000-00000000000d")
-            for i in range(MAX_DEVICES_PER_CUSTOMER + 2)]
+    many = [
+        dict(a, session_id=f"{i:08x}-0000-4000-8000-000000000000", device_id=f"{i:08x}-0000-4000-8000-00000000000d")
+        for i in range(MAX_DEVICES_PER_CUSTOMER + 2)
+    ]
     assert _rules(validate_events(many)) == ["customer-devices"]

@@ -148,8 +148,10 @@ def test_concurrent_invocations_over_split_partitions_merge_to_the_whole_windows
     values = [v for _, v in iter_records(1500, SimConfig(seed=3, concurrent_viewers=300))]
     by_part = {0: values[0::2], 1: values[1::2]}
     events = [
-        msk_event(by_part[0][:300], partition=0), msk_event(by_part[1][:500], partition=1),
-        msk_event(by_part[0][300:], partition=0, first_offset=300), msk_event(by_part[1][500:], partition=1, first_offset=500),
+        msk_event(by_part[0][:300], partition=0),
+        msk_event(by_part[1][:500], partition=1),
+        msk_event(by_part[0][300:], partition=0, first_offset=300),
+        msk_event(by_part[1][500:], partition=1, first_offset=500),
     ]
     consumer = load_handler("consumer")
     for ev in (events[1], events[0], events[3], events[2], events[0]):  # any order; the first batch retried

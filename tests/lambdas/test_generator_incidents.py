@@ -17,10 +17,14 @@ def test_incidents_env_configures_the_simulator(monkeypatch):
     gen = load_handler("generator")
     monkeypatch.delenv("INCIDENTS", raising=False)
     assert gen.sim_config().incidents == ()
-    monkeypatch.setenv("INCIDENTS", "cdn=fastly,at=2026-12-01T07:00:00Z,for=10m,kind=outage; state=CA,at=2026-12-01T08:00:00Z,for=1m,kind=rebuffer")
+    monkeypatch.setenv(
+        "INCIDENTS", "cdn=fastly,at=2026-12-01T07:00:00Z,for=10m,kind=outage; state=CA,at=2026-12-01T08:00:00Z,for=1m,kind=rebuffer"
+    )
     cfg = gen.sim_config()
     assert [(i.dimension, i.value, i.kind, i.end_ms - i.start_ms) for i in cfg.incidents] == [
-        ("cdn", "fastly", "outage", 600_000), ("state", "CA", "rebuffer", 60_000)]
+        ("cdn", "fastly", "outage", 600_000),
+        ("state", "CA", "rebuffer", 60_000),
+    ]
     monkeypatch.setenv("INCIDENTS", "cdn=fastly,at=+2m,for=3m")
     with pytest.raises(IncidentError, match="absolute at="):
         gen.sim_config()

@@ -32,10 +32,15 @@ T0 = dt.datetime(2026, 1, 15, 12, 0, tzinfo=dt.UTC)
 def cluster(state="ACTIVE", enabled=False, active_op=None, arn=ARN):
     conn = {"VpcConnectivity": {"ClientAuthentication": {"Sasl": {"Iam": {"Enabled": True}}}}} if enabled else {}
     info = {
-        "ClusterArn": arn, "ClusterName": "acme-msk-cluster-dev", "ClusterType": "PROVISIONED", "State": state,
+        "ClusterArn": arn,
+        "ClusterName": "acme-msk-cluster-dev",
+        "ClusterType": "PROVISIONED",
+        "State": state,
         "CurrentVersion": VERSION,
-        "Provisioned": {"NumberOfBrokerNodes": 2, "BrokerNodeGroupInfo": {
-            "ClientSubnets": ["subnet-1", "subnet-2"], "InstanceType": "kafka.m7g.large", "ConnectivityInfo": conn}},
+        "Provisioned": {
+            "NumberOfBrokerNodes": 2,
+            "BrokerNodeGroupInfo": {"ClientSubnets": ["subnet-1", "subnet-2"], "InstanceType": "kafka.m7g.large", "ConnectivityInfo": conn},
+        },
     }
     if active_op:
         info["ActiveOperationArn"] = active_op
@@ -72,11 +77,11 @@ class Aws:
     def start_execution(self, op_arn=OP, cluster_arn=ARN, error=None):
         params = {"stateMachineArn": MACHINE, "name": ANY, "input": ANY}
         if error:
-            self.sfn_stub.add_client_error("start_execution", service_error_code=error, http_status_code=400,
-                                           expected_params=params)
+            self.sfn_stub.add_client_error("start_execution", service_error_code=error, http_status_code=400, expected_params=params)
         else:
-            self.sfn_stub.add_response("start_execution", {"executionArn": MACHINE.replace(":stateMachine:", ":execution:") + ":x",
-                                                           "startDate": T0}, params)
+            self.sfn_stub.add_response(
+                "start_execution", {"executionArn": MACHINE.replace(":stateMachine:", ":execution:") + ":x", "startDate": T0}, params
+            )
         self.expected_poller_input = {"ClusterArn": cluster_arn, "OperationArn": op_arn, "WaitHandleUrl": HANDLE}
 
     def __enter__(self):
@@ -98,8 +103,12 @@ def cfn_event(request_type, cluster_arn=ARN, old=None):
         "ResourceType": "Custom::MskMultiVpcConnectivity",
         "ServiceToken": "arn:aws:lambda:eu-west-1:111122223333:function:framework-onEvent",
         "ResponseURL": "https://cloudformation-custom-resource-response-euwest1.s3.amazonaws.com/x",
-        "ResourceProperties": {"ServiceToken": "arn:aws:lambda:eu-west-1:111122223333:function:framework-onEvent",
-                               "ClusterArn": cluster_arn, "WaitHandleUrl": HANDLE, "PollerStateMachineArn": MACHINE},
+        "ResourceProperties": {
+            "ServiceToken": "arn:aws:lambda:eu-west-1:111122223333:function:framework-onEvent",
+            "ClusterArn": cluster_arn,
+            "WaitHandleUrl": HANDLE,
+            "PollerStateMachineArn": MACHINE,
+        },
         "StackId": "arn:aws:cloudformation:eu-west-1:111122223333:stack/AcmeMskConnectivityStack-dev/1",
         "RequestId": "r-1",
         "LogicalResourceId": "MultiVpcConnectivity",
@@ -131,8 +140,11 @@ def poll(cr, payload):
 
 def test_first_enable_starts_the_update_once_and_the_poller_signals_success_when_it_ends(cr, aws):
     aws.kafka_call("describe_cluster_v2", cluster("ACTIVE"), {"ClusterArn": ARN})
-    aws.kafka_call("update_connectivity", {"ClusterArn": ARN, "ClusterOperationArn": OP},
-                   {"ClusterArn": ARN, "CurrentVersion": VERSION, "ConnectivityInfo": cr.CONNECTIVITY})
+    aws.kafka_call(
+        "update_connectivity",
+        {"ClusterArn": ARN, "ClusterOperationArn": OP},
+        {"ClusterArn": ARN, "CurrentVersion": VERSION, "ConnectivityInfo": cr.CONNECTIVITY},
+    )
     aws.start_execution()
     with aws:
         result = on_event(cr, cfn_event("Create"))
@@ -145,16 +157,27 @@ def test_first_enable_starts_the_update_once_and_the_poller_signals_success_when
     payload = aws.expected_poller_input
     aws.kafka_call("describe_cluster_operation_v2", operation("PENDING"), {"ClusterOperationArn": OP})
     aws.kafka_call("describe_cluster_operation_v2", operation("UPDATE_IN_PROGRESS"), {"ClusterOperationArn": OP})
-    aws.kafka_call("describe_cluster_operation_v2", operation("UPDATE_COMPLETE", end=T0 + dt.timedelta(hours=2)),
-                   {"ClusterOperationArn": OP})
+    aws.kafka_call(
+        "describe_cluster_operation_v2", operation("UPDATE_COMPLETE", end=T0 + dt.timedelta(hours=2)), {"ClusterOperationArn": OP}
+    )
     aws.kafka_call("describe_cluster_v2", cluster("UPDATING", enabled=True), {"ClusterArn": ARN})
-    aws.kafka_call("describe_cluster_operation_v2", operation("UPDATE_COMPLETE", end=T0 + dt.timedelta(hours=2)),
-                   {"ClusterOperationArn": OP})
+    aws.kafka_call(
+        "describe_cluster_operation_v2", operation("UPDATE_COMPLETE", end=T0 + dt.timedelta(hours=2)), {"ClusterOperationArn": OP}
+    )
     aws.kafka_call("describe_cluster_v2", cluster("ACTIVE", enabled=True), {"ClusterArn": ARN})
     with aws:
         assert [poll(cr, payload)["Done"] for _ in range(4)] == [False, False, False, True]
-    assert aws.signals == [(HANDLE, {"Status": "SUCCESS", "UniqueId": "multi-vpc-iam", "Data": ARN,
-                                     "Reason": f"operation {OP} turned IAM multi-VPC connectivity on"})]
+    assert aws.signals == [
+        (
+            HANDLE,
+            {
+                "Status": "SUCCESS",
+                "UniqueId": "multi-vpc-iam",
+                "Data": ARN,
+                "Reason": f"operation {OP} turned IAM multi-VPC connectivity on",
+            },
+        )
+    ]
 
 
 def test_already_enabled_signals_success_at_once_without_an_update(cr, aws):
@@ -183,8 +206,9 @@ def test_a_retry_adopts_the_update_connectivity_operation_already_running(cr, aw
 
 def test_another_operation_or_a_cluster_that_is_not_active_fails_naming_it(cr, aws):
     aws.kafka_call("describe_cluster_v2", cluster("UPDATING", active_op=OP), {"ClusterArn": ARN})
-    aws.kafka_call("describe_cluster_operation_v2", operation("UPDATE_IN_PROGRESS", op_type="INCREASE_BROKER_COUNT"),
-                   {"ClusterOperationArn": OP})
+    aws.kafka_call(
+        "describe_cluster_operation_v2", operation("UPDATE_IN_PROGRESS", op_type="INCREASE_BROKER_COUNT"), {"ClusterOperationArn": OP}
+    )
     with aws, pytest.raises(RuntimeError, match="INCREASE_BROKER_COUNT"):
         on_event(cr, cfn_event("Create"))
     aws.kafka_call("describe_cluster_v2", cluster("MAINTENANCE"), {"ClusterArn": ARN})
@@ -224,8 +248,11 @@ def test_update_keeps_the_resource_and_follows_a_replaced_cluster(cr, aws):
     assert result["PhysicalResourceId"] == f"{ARN}/multi-vpc-iam" and result["Data"]["Status"] == "ALREADY_ENABLED"
     # A replaced cluster (new ARN): turned on for the new one, a new physical id.
     aws.kafka_call("describe_cluster_v2", cluster("ACTIVE", arn=OTHER_ARN), {"ClusterArn": OTHER_ARN})
-    aws.kafka_call("update_connectivity", {"ClusterArn": OTHER_ARN, "ClusterOperationArn": OP},
-                   {"ClusterArn": OTHER_ARN, "CurrentVersion": VERSION, "ConnectivityInfo": cr.CONNECTIVITY})
+    aws.kafka_call(
+        "update_connectivity",
+        {"ClusterArn": OTHER_ARN, "ClusterOperationArn": OP},
+        {"ClusterArn": OTHER_ARN, "CurrentVersion": VERSION, "ConnectivityInfo": cr.CONNECTIVITY},
+    )
     aws.start_execution(cluster_arn=OTHER_ARN)
     with aws:
         result = on_event(cr, cfn_event("Update", cluster_arn=OTHER_ARN, old=ARN))
@@ -251,8 +278,9 @@ def test_signal_is_the_documented_put_without_a_content_type(cr, monkeypatch):
             return False
 
     def urlopen(req, timeout):
-        sent.update(method=req.get_method(), url=req.full_url, body=json.loads(req.data),
-                    headers={k.lower(): v for k, v in req.header_items()})
+        sent.update(
+            method=req.get_method(), url=req.full_url, body=json.loads(req.data), headers={k.lower(): v for k, v in req.header_items()}
+        )
         return Resp()
 
     monkeypatch.setattr(sys.modules[cr.__name__].urllib.request, "urlopen", urlopen)

@@ -20,12 +20,16 @@ NOW = dt.datetime(2026, 3, 7, 14, 5, tzinfo=dt.UTC)
 REGION = "eu-west-1"
 OUTPUTS = {
     "AcmeDataGenStack": {"GeneratorFunctionName": "acme-data-dev-generator", "DeliveryStreamName": "acme-data-dev-delivery-stream"},
-    "AcmeDataLakeStack": {"DataBucketName": "acme-telemetry-data-dev-111122223333-eu-west-1", "GlueDatabaseName": "acme_telemetry_dev",
-                          "AthenaWorkGroupName": "acme-telemetry-dev"},
-    "AcmeDashboardStack": {"DashboardTokenSecretArn": "arn:aws:secretsmanager:eu-west-1:111122223333:secret:DashboardToken-abc",
-                           "WebSocketApiEndpoint": "wss://abc123.execute-api.eu-west-1.amazonaws.com/prod",
-                           # CDK may suffix an output key with a hash; verify-aws finds it by prefix
-                           },
+    "AcmeDataLakeStack": {
+        "DataBucketName": "acme-telemetry-data-dev-111122223333-eu-west-1",
+        "GlueDatabaseName": "acme_telemetry_dev",
+        "AthenaWorkGroupName": "acme-telemetry-dev",
+    },
+    "AcmeDashboardStack": {
+        "DashboardTokenSecretArn": "arn:aws:secretsmanager:eu-west-1:111122223333:secret:DashboardToken-abc",
+        "WebSocketApiEndpoint": "wss://abc123.execute-api.eu-west-1.amazonaws.com/prod",
+        # CDK may suffix an output key with a hash; verify-aws finds it by prefix
+    },
 }
 
 
@@ -66,11 +70,15 @@ class Aws:
 
 def outputs_ok(aws, stage="dev", hashed=False):
     for stack, outs in OUTPUTS.items():
-        items = [{"OutputKey": (k + "A1B2C3D4" if hashed and k == "WebSocketApiEndpoint" else k), "OutputValue": v}
-                 for k, v in outs.items()]
-        aws.add("cloudformation", "describe_stacks", {"Stacks": [{
-            "StackName": f"{stack}-{stage}", "CreationTime": NOW, "StackStatus": "CREATE_COMPLETE", "Outputs": items}]},
-            {"StackName": f"{stack}-{stage}"})
+        items = [
+            {"OutputKey": (k + "A1B2C3D4" if hashed and k == "WebSocketApiEndpoint" else k), "OutputValue": v} for k, v in outs.items()
+        ]
+        aws.add(
+            "cloudformation",
+            "describe_stacks",
+            {"Stacks": [{"StackName": f"{stack}-{stage}", "CreationTime": NOW, "StackStatus": "CREATE_COMPLETE", "Outputs": items}]},
+            {"StackName": f"{stack}-{stage}"},
+        )
 
 
 def invoke_ok(aws, error=None):
@@ -90,14 +98,14 @@ def listing(aws, keys):
 
 
 def athena_ok(aws, states=("RUNNING", "SUCCEEDED"), rows=(("heartbeat", "3900"), ("start", "40")), query=ANY):
-    aws.add("athena", "start_query_execution", {"QueryExecutionId": "q-1"},
-            {"QueryString": query, "WorkGroup": "acme-telemetry-dev"})
+    aws.add("athena", "start_query_execution", {"QueryExecutionId": "q-1"}, {"QueryString": query, "WorkGroup": "acme-telemetry-dev"})
     for state in states:
         status = {"State": state}
         if state == "FAILED":
             status["StateChangeReason"] = "TABLE_NOT_FOUND: acme_telemetry_dev.streaming_events"
-        aws.add("athena", "get_query_execution", {"QueryExecution": {"QueryExecutionId": "q-1", "Status": status}},
-                {"QueryExecutionId": "q-1"})
+        aws.add(
+            "athena", "get_query_execution", {"QueryExecution": {"QueryExecutionId": "q-1", "Status": status}}, {"QueryExecutionId": "q-1"}
+        )
     if states[-1] == "SUCCEEDED":
         data = [{"Data": [{"VarCharValue": "event_type"}, {"VarCharValue": "count"}]}]
         data += [{"Data": [{"VarCharValue": a}, {"VarCharValue": b}]} for a, b in rows]
@@ -105,8 +113,12 @@ def athena_ok(aws, states=("RUNNING", "SUCCEEDED"), rows=(("heartbeat", "3900"),
 
 
 def secret_ok(aws):
-    aws.add("secretsmanager", "get_secret_value", {"SecretString": "t0ken", "Name": "DashboardToken-abc"},
-            {"SecretId": OUTPUTS["AcmeDashboardStack"]["DashboardTokenSecretArn"]})
+    aws.add(
+        "secretsmanager",
+        "get_secret_value",
+        {"SecretString": "t0ken", "Name": "DashboardToken-abc"},
+        {"SecretId": OUTPUTS["AcmeDashboardStack"]["DashboardTokenSecretArn"]},
+    )
 
 
 def run(verify, aws, connect=lambda url: 101):
@@ -193,8 +205,10 @@ def test_missing_stacks_fail_the_first_step_and_main_exits_1(verify, monkeypatch
     aws.error("cloudformation", "describe_stacks", "ValidationError", "Stack with id AcmeDataGenStack-dev does not exist")
     with aws:
         report, lines = run(verify, aws)
-    assert not report.ok and lines == ["FAIL outputs: cannot read the stacks' outputs: An error occurred (ValidationError) "
-                                       "when calling the DescribeStacks operation: Stack with id AcmeDataGenStack-dev does not exist"]
+    assert not report.ok and lines == [
+        "FAIL outputs: cannot read the stacks' outputs: An error occurred (ValidationError) "
+        "when calling the DescribeStacks operation: Stack with id AcmeDataGenStack-dev does not exist"
+    ]
 
     class Session:
         def __init__(self, region_name=None):

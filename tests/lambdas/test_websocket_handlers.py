@@ -88,8 +88,16 @@ def test_default_route_replies_hello(monkeypatch, context, metrics_out):
     assert default.handler(ws_event("$default", body='{"action":"hello"}'), context)["statusCode"] == 200
     sent = apigatewaymanagementapi_backends["123456789012"]["us-west-2"].connections["Zx1abcCONNid"].data
     msg = orjson.loads(sent)
-    assert msg == {"type": "hello", "v": 2, "server": "aws-lambda", "window_seconds": 5.0, "heartbeat_ms": 10000,
-                   "rolling_seconds": 60.0, "min_samples": 20, "min_audience": 20}
+    assert msg == {
+        "type": "hello",
+        "v": 2,
+        "server": "aws-lambda",
+        "window_seconds": 5.0,
+        "heartbeat_ms": 10000,
+        "rolling_seconds": 60.0,
+        "min_samples": 20,
+        "min_audience": 20,
+    }
     assert metrics_out() == {"HellosSent": 1}
 
 

@@ -30,8 +30,15 @@ class Clock:
 
 def make(clock):
     emitted: list[tuple[bytes, str]] = []
-    agg = KpiAggregator(lambda data, kind: emitted.append((data, kind)), window_s=5, lateness_s=1,
-                        idle_flush_s=30, partition_idle_s=3, window_factory=Window, now=clock)
+    agg = KpiAggregator(
+        lambda data, kind: emitted.append((data, kind)),
+        window_s=5,
+        lateness_s=1,
+        idle_flush_s=30,
+        partition_idle_s=3,
+        window_factory=Window,
+        now=clock,
+    )
     return agg, emitted
 
 
@@ -90,14 +97,27 @@ def test_an_event_for_a_closed_window_is_counted_late_and_sent_as_a_part_of_that
     # the whole first window, then the late part of it (the page merges parts per window
     # key), then the second window; a late event is neither lost nor counted in another window
     assert [(m["window_start"][-14:-6], m["n"], m.get("part")) for m in got] == [
-        ("15:00:00", 1, None), ("15:00:05", 1, None), ("15:00:00", 1, "late-1")]
+        ("15:00:00", 1, None),
+        ("15:00:05", 1, None),
+        ("15:00:00", 1, "late-1"),
+    ]
     assert agg.windows_emitted == 2
 
 
 def _heartbeat(ts_s: float, sid: str) -> dict:
     e = ev(ts_s)
-    e.update(session_id=sid, video_started=True, played_ms=1000, stalled_ms=0, played_bitrate_kbps=3000,
-             device_type="tv", connection_type="wifi", state="CA", cdn="fastly", isp="Comcast")
+    e.update(
+        session_id=sid,
+        video_started=True,
+        played_ms=1000,
+        stalled_ms=0,
+        played_bitrate_kbps=3000,
+        device_type="tv",
+        connection_type="wifi",
+        state="CA",
+        cdn="fastly",
+        isp="Comcast",
+    )
     return e
 
 
@@ -106,8 +126,7 @@ def test_the_default_windows_are_mergeable_kpi_states_with_the_heartbeat_weight(
 
     clock = Clock()
     emitted: list[tuple[bytes, str]] = []
-    agg = KpiAggregator(lambda d, k: emitted.append((d, k)), window_s=5, lateness_s=0, idle_flush_s=30, heartbeat_ms=10_000,
-                        now=clock)
+    agg = KpiAggregator(lambda d, k: emitted.append((d, k)), window_s=5, lateness_s=0, idle_flush_s=30, heartbeat_ms=10_000, now=clock)
     agg.expect_partitions([0])
     for i in range(10):  # 10 sessions beat once in [0, 5): with 10 s heartbeats that is 20 viewers' worth of 5 s
         agg.add(_heartbeat(0.1 * i, f"s{i}"), partition=0)

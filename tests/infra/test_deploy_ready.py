@@ -15,20 +15,31 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from tests.cdk.conftest import ROOT, Synth
+from tests.infra.conftest import ROOT, Synth
 
 ACCOUNT, REGION = "123456789012", "us-west-2"  # dev and prod fixtures: one account, one region
 
 # The properties that are a resource's name in the account and region (names scoped by a
 # parent, such as a topic in its cluster or a stage in its API, may repeat).
 NAME_PROPERTIES = {
-    "AWS::S3::Bucket": "BucketName", "AWS::Lambda::Function": "FunctionName", "AWS::MSK::Cluster": "ClusterName",
-    "AWS::SQS::Queue": "QueueName", "AWS::EC2::SecurityGroup": "GroupName", "AWS::Logs::LogGroup": "LogGroupName",
-    "AWS::SecretsManager::Secret": "Name", "AWS::Athena::WorkGroup": "Name", "AWS::ApiGatewayV2::Api": "Name",
-    "AWS::KinesisFirehose::DeliveryStream": "DeliveryStreamName", "AWS::DynamoDB::Table": "TableName",
-    "AWS::Events::Rule": "Name", "AWS::CloudWatch::Alarm": "AlarmName", "AWS::SNS::Topic": "TopicName",
-    "AWS::CloudWatch::Dashboard": "DashboardName", "AWS::StepFunctions::StateMachine": "StateMachineName",
-    "AWS::SSM::Parameter": "Name", "AWS::IAM::Role": "RoleName",
+    "AWS::S3::Bucket": "BucketName",
+    "AWS::Lambda::Function": "FunctionName",
+    "AWS::MSK::Cluster": "ClusterName",
+    "AWS::SQS::Queue": "QueueName",
+    "AWS::EC2::SecurityGroup": "GroupName",
+    "AWS::Logs::LogGroup": "LogGroupName",
+    "AWS::SecretsManager::Secret": "Name",
+    "AWS::Athena::WorkGroup": "Name",
+    "AWS::ApiGatewayV2::Api": "Name",
+    "AWS::KinesisFirehose::DeliveryStream": "DeliveryStreamName",
+    "AWS::DynamoDB::Table": "TableName",
+    "AWS::Events::Rule": "Name",
+    "AWS::CloudWatch::Alarm": "AlarmName",
+    "AWS::SNS::Topic": "TopicName",
+    "AWS::CloudWatch::Dashboard": "DashboardName",
+    "AWS::StepFunctions::StateMachine": "StateMachineName",
+    "AWS::SSM::Parameter": "Name",
+    "AWS::IAM::Role": "RoleName",
 }
 
 
@@ -59,8 +70,9 @@ def _literal(value) -> str | None:
         return value
     if isinstance(value, dict) and "Fn::Join" in value:
         sep, parts = value["Fn::Join"]
-        rendered = [_literal(p) if not (isinstance(p, dict) and str(p.get("Ref", "")).startswith("AWS::"))
-                    else f"<{p['Ref']}>" for p in parts]
+        rendered = [
+            _literal(p) if not (isinstance(p, dict) and str(p.get("Ref", "")).startswith("AWS::")) else f"<{p['Ref']}>" for p in parts
+        ]
         return None if None in rendered else sep.join(rendered)  # type: ignore[arg-type]
     return None
 
@@ -75,8 +87,7 @@ def synth_with(profile: str, **overrides: object) -> Synth:
     context = json.loads((ROOT / "cdk.json").read_text())["context"]
     tag = "-".join(f"{k}-{v}" for k, v in sorted(overrides.items())).replace(".", "_")
     outdir = ROOT / "cdk.out" / f"test-{profile}-{tag}"
-    app = cdk.App(context={**context, "aws:cdk:enable-asset-metadata": True}, outdir=str(outdir),
-                  builtin_cloud_formation_validation=False)
+    app = cdk.App(context={**context, "aws:cdk:enable-asset-metadata": True}, outdir=str(outdir), builtin_cloud_formation_validation=False)
     config = load_profile(profile, dict(overrides))
     stacks = build(app, config)
     assembly = app.synth()
@@ -102,7 +113,9 @@ def test_a_stage_qualifier_puts_two_copies_of_one_profile_side_by_side(dev):
     # recognizable: the plan's names with the stage in them
     cluster = alice.resources("AcmeMskStack", "AWS::MSK::Cluster")["MskCluster"]["Properties"]["ClusterName"]
     assert cluster == "acme-msk-cluster-alice"
-    names = {f["Properties"]["FunctionName"] for _, _, f in alice.all_resources("AWS::Lambda::Function") if "FunctionName" in f["Properties"]}
+    names = {
+        f["Properties"]["FunctionName"] for _, _, f in alice.all_resources("AWS::Lambda::Function") if "FunctionName" in f["Properties"]
+    }
     assert {"acme-data-alice-producer", "acme-data-alice-generator", "acme-data-alice-consumer"} <= names
 
 
@@ -169,9 +182,19 @@ def test_the_lake_refuses_an_archive_class_athena_skips():
     from data_stack.constructs.telemetry_lake import TelemetryLake
 
     with pytest.raises(ValueError, match="Athena cannot read"):
-        TelemetryLake(cdk.Stack(cdk.App()), "Lake", data_bucket_name="b", results_bucket_name="r",
-                      access_logs_bucket_name="l", database_name="d", table_name="t", workgroup_name="w",
-                      named_queries={}, retain_data=False, archive_class=s3.StorageClass.GLACIER)
+        TelemetryLake(
+            cdk.Stack(cdk.App()),
+            "Lake",
+            data_bucket_name="b",
+            results_bucket_name="r",
+            access_logs_bucket_name="l",
+            database_name="d",
+            table_name="t",
+            workgroup_name="w",
+            named_queries={},
+            retain_data=False,
+            archive_class=s3.StorageClass.GLACIER,
+        )
 
 
 # --- 6. least privilege and account hygiene ------------------------------------------------------
@@ -206,7 +229,7 @@ def _find(node, key):
 
 # --- 7. failures reach a person -------------------------------------------------------------------
 def test_every_alarm_notifies_the_alarm_topic_and_email_is_optional(dev):
-    (topic_id, topic), = dev.resources("AcmeNetworkStack", "AWS::SNS::Topic").items()
+    ((topic_id, topic),) = dev.resources("AcmeNetworkStack", "AWS::SNS::Topic").items()
     name = topic["Properties"]["TopicName"]
     assert name == "acme-data-dev-alarms"
     assert not list(dev.all_resources("AWS::SNS::Subscription"))
@@ -230,13 +253,32 @@ def test_consumer_mapping_retry_and_record_age_are_explicit(any_profile):
 
 
 def kafka_batch(n: int) -> dict:
-    out = subprocess.run([sys.executable, "-m", "acme_telemetry", "generate", "--events", str(n), "--seed", "3"],
-                         capture_output=True, text=True, check=True, cwd=ROOT).stdout.splitlines()
-    recs = [{"topic": "acme-telemetry", "partition": 0, "offset": i, "timestamp": 1767225600000 + i,
-             "timestampType": "CREATE_TIME", "key": base64.b64encode(b"s").decode(),
-             "value": base64.b64encode(line.encode()).decode(), "headers": []} for i, line in enumerate(out)]
-    return {"eventSource": "aws:kafka", "eventSourceArn": "arn:aws:kafka:us-west-2:123456789012:cluster/c/u-1",
-            "bootstrapServers": "b-1:9098", "records": {"acme-telemetry-0": recs}}
+    out = subprocess.run(
+        [sys.executable, "-m", "acme_telemetry", "generate", "--events", str(n), "--seed", "3"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    ).stdout.splitlines()
+    recs = [
+        {
+            "topic": "acme-telemetry",
+            "partition": 0,
+            "offset": i,
+            "timestamp": 1767225600000 + i,
+            "timestampType": "CREATE_TIME",
+            "key": base64.b64encode(b"s").decode(),
+            "value": base64.b64encode(line.encode()).decode(),
+            "headers": [],
+        }
+        for i, line in enumerate(out)
+    ]
+    return {
+        "eventSource": "aws:kafka",
+        "eventSourceArn": "arn:aws:kafka:us-west-2:123456789012:cluster/c/u-1",
+        "bootstrapServers": "b-1:9098",
+        "records": {"acme-telemetry-0": recs},
+    }
 
 
 def run_mapping(esm: dict, invoke, event: dict, limit: int = 200) -> tuple[list[dict], int]:
@@ -285,13 +327,20 @@ def test_a_batch_that_keeps_failing_ends_at_the_on_failure_destination(dev, monk
     queue_id = props["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
     assert dev.templates["AcmeDashboardStack"]["Resources"][queue_id]["Type"] == "AWS::SQS::Queue"
 
-    _, _, consumer = next(x for x in dev.all_resources("AWS::Lambda::Function")
-                           if x[2]["Properties"].get("FunctionName") == "acme-data-dev-consumer")
+    _, _, consumer = next(
+        x for x in dev.all_resources("AWS::Lambda::Function") if x[2]["Properties"].get("FunctionName") == "acme-data-dev-consumer"
+    )
     env = consumer["Properties"]["Environment"]["Variables"]
-    for k, v in {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "us-west-2",
-                 "CONNECTIONS_TABLE": "acme-data-dev-connections", "WEBSOCKET_ENDPOINT": "https://abc.execute-api.us-west-2.amazonaws.com/dev",
-                 "KPI_WINDOW_S": env["KPI_WINDOW_S"], "HEARTBEAT_INTERVAL_S": env["HEARTBEAT_INTERVAL_S"],
-                 "POWERTOOLS_METRICS_NAMESPACE": "Test"}.items():
+    for k, v in {
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "AWS_DEFAULT_REGION": "us-west-2",
+        "CONNECTIONS_TABLE": "acme-data-dev-connections",
+        "WEBSOCKET_ENDPOINT": "https://abc.execute-api.us-west-2.amazonaws.com/dev",
+        "KPI_WINDOW_S": env["KPI_WINDOW_S"],
+        "HEARTBEAT_INTERVAL_S": env["HEARTBEAT_INTERVAL_S"],
+        "POWERTOOLS_METRICS_NAMESPACE": "Test",
+    }.items():
         monkeypatch.setenv(k, v)
     mod = load_handler("consumer")
     mod.dynamodb = boto3.resource("dynamodb", region_name="us-west-2")
@@ -319,9 +368,20 @@ def test_health_dashboard_is_a_stack_output_and_covers_the_pipeline(any_profile)
     (dash,) = s.resources("AcmeDashboardStack", "AWS::CloudWatch::Dashboard").values()
     assert dash["Properties"]["DashboardName"] == f"{s.config.name_prefix}-health"
     body = json.dumps(dash["Properties"]["DashboardBody"])
-    for metric in ("CpuUser", "KafkaDataLogsDiskUsed", "DeliveryToS3.DataFreshness", "OffsetLag", "ConnectCount",
-                   "MessageCount", "Broadcasts", "EventsGenerated", f"{s.config.name_prefix}-producer",
-                   f"{s.config.name_prefix}-generator", s.config.cluster_name, f"{s.config.name_prefix}-delivery-stream"):
+    for metric in (
+        "CpuUser",
+        "KafkaDataLogsDiskUsed",
+        "DeliveryToS3.DataFreshness",
+        "OffsetLag",
+        "ConnectCount",
+        "MessageCount",
+        "Broadcasts",
+        "EventsGenerated",
+        f"{s.config.name_prefix}-producer",
+        f"{s.config.name_prefix}-generator",
+        s.config.cluster_name,
+        f"{s.config.name_prefix}-delivery-stream",
+    ):
         assert metric in body, metric
     outputs = s.templates["AcmeDashboardStack"]["Outputs"]
     url = next(o["Value"] for k, o in outputs.items() if k.startswith("HealthDashboardUrl"))
@@ -361,14 +421,20 @@ def test_named_queries_work_on_any_day_and_on_the_local_lake(tmp_path):
     now = dt.datetime.now(dt.UTC)
     part = tmp_path / "telemetry" / f"year={now:%Y}" / f"month={now:%m}" / f"day={now:%d}" / f"hour={now:%H}"
     part.mkdir(parents=True)
-    events = subprocess.run([sys.executable, "-m", "acme_telemetry", "generate", "--events", "400", "--seed", "5"],
-                            capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    events = subprocess.run(
+        [sys.executable, "-m", "acme_telemetry", "generate", "--events", "400", "--seed", "5"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    ).stdout
     with gzip.open(part / "part-0.gz", "wt") as f:
         f.write(events)
     for name, (_desc, sql) in NAMED_QUERIES.items():
         assert not re.search(r"'20\d\d'|'0[1-9]'|'1[0-2]'", sql), name
-        out = subprocess.run([sys.executable, "-m", "acme_telemetry", "query", sql, "--lake", str(tmp_path)],
-                             capture_output=True, text=True, cwd=ROOT)
+        out = subprocess.run(
+            [sys.executable, "-m", "acme_telemetry", "query", sql, "--lake", str(tmp_path)], capture_output=True, text=True, cwd=ROOT
+        )
         assert out.returncode == 0, out.stderr
         rows = out.stdout.strip().splitlines()
         assert len(rows) >= 2 if name != "errors-by-device-type" else len(rows) >= 1, (name, out.stdout)
@@ -413,8 +479,11 @@ def test_generator_incidents_come_from_config_and_a_relative_time_fails_synth():
 
     spec = "cdn=fastly,at=2026-12-01T19:00:00Z,for=10m,kind=outage"
     s = synth_with("dev", **{"generator.incidents": spec})
-    gen = [f for _, _, f in s.all_resources("AWS::Lambda::Function")
-           if f["Properties"].get("FunctionName") == f"{s.config.name_prefix}-generator"][0]
+    gen = [
+        f
+        for _, _, f in s.all_resources("AWS::Lambda::Function")
+        if f["Properties"].get("FunctionName") == f"{s.config.name_prefix}-generator"
+    ][0]
     assert gen["Properties"]["Environment"]["Variables"]["INCIDENTS"] == spec
     with pytest.raises(ConfigError, match=r"dev\.generator\.incidents: .*absolute at="):
         load_profile("dev", {"generator.incidents": "cdn=fastly,at=+2m,for=3m,kind=outage"})

@@ -48,7 +48,11 @@ def test_bucket_is_private_encrypted_ssl_only_and_logged(synth) -> None:
     site_bucket_id = template["Resources"][next(k for k in buckets if k.startswith("SiteBucket"))]
     props = site_bucket_id["Properties"]
     assert props["PublicAccessBlockConfiguration"] == {
-        "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
     assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
     assert props["LoggingConfiguration"]["LogFilePrefix"] == "s3-access/"
     policies = [p["Properties"]["PolicyDocument"]["Statement"] for p in _of(template, "AWS::S3::BucketPolicy").values()]
@@ -84,8 +88,11 @@ def test_distribution_uses_oac_https_headers_and_index(synth) -> None:
 
 def test_config_json_carries_the_websocket_url(synth) -> None:
     site, template, outdir = synth
-    assert site.config == {"websocketUrl": "wss://abc123.execute-api.eu-west-1.amazonaws.com/prod",
-                           "windowSeconds": 5, "environment": "aws"}
+    assert site.config == {
+        "websocketUrl": "wss://abc123.execute-api.eu-west-1.amazonaws.com/prod",
+        "windowSeconds": 5,
+        "environment": "aws",
+    }
     (deploy,) = _of(template, "Custom::CDKBucketDeployment").values()
     assert len(deploy["Properties"]["SourceObjectKeys"]) == 2  # the page and config.json
     assert deploy["Properties"]["DistributionPaths"] == ["/*"]
@@ -100,8 +107,7 @@ def test_config_json_carries_the_websocket_url(synth) -> None:
         with zipfile.ZipFile(z) as zf:
             if "config.json" in zf.namelist():
                 found.append(json.loads(zf.read("config.json")))
-    assert {"websocketUrl": "wss://abc123.execute-api.eu-west-1.amazonaws.com/prod", "windowSeconds": 5,
-            "environment": "aws"} in found
+    assert {"websocketUrl": "wss://abc123.execute-api.eu-west-1.amazonaws.com/prod", "windowSeconds": 5, "environment": "aws"} in found
     outputs = template["Outputs"]
     assert any(k.startswith("SiteDashboardUrl") for k in outputs)
 

@@ -26,9 +26,16 @@ from acme_telemetry.local.supervisor import (
 class Fake:
     """A service that records its enter and exit in a shared journal."""
 
-    def __init__(self, name: str, journal: list[str], *, fail_after_polls: int | None = None,
-                 enter_error: Exception | None = None, enter_blocks: threading.Event | None = None,
-                 exit_error: str | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        journal: list[str],
+        *,
+        fail_after_polls: int | None = None,
+        enter_error: Exception | None = None,
+        enter_blocks: threading.Event | None = None,
+        exit_error: str | None = None,
+    ) -> None:
         self.name = name
         self.journal = journal
         self.fail_after_polls = fail_after_polls
@@ -71,8 +78,7 @@ def test_a_failing_service_fails_the_run_with_its_error_and_all_exit_in_reverse_
         journal.append("loop ended")
     assert outcome == Outcome("failed", "writer broke", "writer")
     assert sup.outcome == outcome
-    assert journal == ["enter broker", "enter writer", "enter producer", "loop ended",
-                       "exit producer", "exit writer", "exit broker"]
+    assert journal == ["enter broker", "enter writer", "enter producer", "loop ended", "exit producer", "exit writer", "exit broker"]
 
 
 def test_the_run_fails_with_the_service_error_in_one_line(tmp_path: Path):

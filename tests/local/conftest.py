@@ -37,5 +37,3 @@ def topic(request, settings) -> str:
     name = f"it-{next(_counter)}-{request.node.name[:40]}".replace("[", "-").replace("]", "")
     ensure_topic(settings, name, partitions=3, retention_hours=1)
     return name
-
-

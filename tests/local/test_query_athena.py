@@ -32,7 +32,7 @@ def lake_dir(tmp_path_factory, events) -> Path:
     root = tmp_path_factory.mktemp("lake")
     lines = [orjson.dumps(e) for e in events]
     for i in range(0, len(lines), 1000):  # three objects in the named queries' partition
-        lake.write_object(root, lake.partition_path(ARRIVAL) + lake.object_name(ARRIVAL), lines[i:i + 1000])
+        lake.write_object(root, lake.partition_path(ARRIVAL) + lake.object_name(ARRIVAL), lines[i : i + 1000])
     return root
 
 
@@ -81,8 +81,15 @@ def test_empty_sql_is_a_one_line_error(sql: str, lake_dir: Path) -> None:
     assert "the SQL is empty" in str(err.value) and "\n" not in str(err.value)
 
 
-@pytest.mark.parametrize("sql", ["DROP VIEW acme_telemetry.streaming_events", "CREATE TABLE t AS SELECT 1",
-                                 "INSERT INTO t VALUES (1)", "COPY (SELECT 1) TO '/tmp/x.csv'"])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "DROP VIEW acme_telemetry.streaming_events",
+        "CREATE TABLE t AS SELECT 1",
+        "INSERT INTO t VALUES (1)",
+        "COPY (SELECT 1) TO '/tmp/x.csv'",
+    ],
+)
 def test_non_select_statements_are_refused_in_one_line(sql: str, lake_dir: Path) -> None:
     with pytest.raises(CliError) as err:
         run_query(sql, lake_dir)
@@ -95,7 +102,8 @@ def test_csv_prints_booleans_as_athena_does_and_null_as_empty(lake_dir: Path) ->
 
 
 def test_query_command_with_empty_sql_exits_with_one_line_and_no_traceback(lake_dir: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "acme_telemetry", "query", "", "--lake", str(lake_dir)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "acme_telemetry", "query", "", "--lake", str(lake_dir)], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr and "the SQL is empty" in proc.stderr

@@ -13,7 +13,9 @@ def test_powertools_settings_are_merged_into_the_given_environment():
     app = cdk.App(context={"aws:cdk:bundling-stacks": []})  # no bundling: this is about the template
     stack = cdk.Stack(app, "EnvProbe")
     pf.PythonFunction(stack, "Connect", name="ws_connect", architecture="x86_64", environment={"CONNECTIONS_TABLE": "conns"})
-    pf.PythonFunction(stack, "Disconnect", name="ws_disconnect", architecture="x86_64", environment={"POWERTOOLS_SERVICE_NAME": "chosen-by-the-stack"})
+    pf.PythonFunction(
+        stack, "Disconnect", name="ws_disconnect", architecture="x86_64", environment={"POWERTOOLS_SERVICE_NAME": "chosen-by-the-stack"}
+    )
     pf.PythonFunction(stack, "OnEvent", name="msk_connectivity", architecture="x86_64", handler="handler.on_event")  # no environment given
     t = Template.from_stack(stack)
     envs = {

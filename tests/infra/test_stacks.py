@@ -15,14 +15,26 @@ from data_stack.queries import README_QUERY, qualify
 
 # Lambda's reserved environment variables (Lambda rejects them at deploy).
 RESERVED_ENV = {
-    "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
-    "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
-    "AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
-    "AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-    "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
+    "_HANDLER",
+    "_X_AMZN_TRACE_ID",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE",
+    "AWS_LAMBDA_LOG_GROUP_NAME",
+    "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_ACCESS_KEY",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_LAMBDA_RUNTIME_API",
+    "LAMBDA_TASK_ROOT",
+    "LAMBDA_RUNTIME_DIR",
 }
-STACKS = {"AcmeNetworkStack", "AcmeMskStack", "AcmeMskConnectivityStack", "AcmeDataLakeStack", "AcmeDataGenStack",
-          "AcmeDashboardStack"}
+STACKS = {"AcmeNetworkStack", "AcmeMskStack", "AcmeMskConnectivityStack", "AcmeDataLakeStack", "AcmeDataGenStack", "AcmeDashboardStack"}
 
 
 def fn_by_name(s, suffix):
@@ -100,7 +112,9 @@ def test_item2_bootstrap_servers_from_get_bootstrap_brokers_through_ssm(dev):
     call = json.loads("".join(p if isinstance(p, str) else "X" for p in lookup["Properties"]["Create"]["Fn::Join"][1]))
     assert call["service"] == "Kafka" and call["action"] == "getBootstrapBrokers"
     for sid, text in ((k, json.dumps(t)) for k, t in dev.templates.items()):
-        assert not re.search(r'"Fn::GetAtt": \["[^"]+", "BootstrapBrokers"\]', text), f"{sid} reads a BootstrapBrokers attribute MSK does not have"
+        assert not re.search(r'"Fn::GetAtt": \["[^"]+", "BootstrapBrokers"\]', text), (
+            f"{sid} reads a BootstrapBrokers attribute MSK does not have"
+        )
 
 
 # --- item 3: no cross-stack security-group ingress (cycle) --------------------------------
@@ -172,7 +186,10 @@ def test_item6_append_delimiter_processor(dev):
     assert "Parameters" not in procs["Processors"][0], procs["Processors"][0]
     assert "\\\\n" not in json.dumps(stream)
     assert dest["CompressionFormat"] == "GZIP"
-    assert dest["BufferingHints"] == {"IntervalInSeconds": dev.config.firehose.buffer_interval_s, "SizeInMBs": dev.config.firehose.buffer_size_mb}
+    assert dest["BufferingHints"] == {
+        "IntervalInSeconds": dev.config.firehose.buffer_interval_s,
+        "SizeInMBs": dev.config.firehose.buffer_size_mb,
+    }
 
 
 # --- item 7: partition projection matching the prefix, Athena workgroup and queries -------
@@ -189,7 +206,9 @@ def test_item7_projection_matches_firehose_prefix(dev):
     # is exactly the projection template: Athena finds every object Firehose writes.
     stream = next(iter(dev.resources("AcmeDataGenStack", "AWS::KinesisFirehose::DeliveryStream").values()))["Properties"]
     prefix = stream["ExtendedS3DestinationConfiguration"]["Prefix"]
-    as_projection = re.sub(r"!\{timestamp:(yyyy|MM|dd|HH)\}", lambda m: "${" + {"yyyy": "year", "MM": "month", "dd": "day", "HH": "hour"}[m[1]] + "}", prefix)
+    as_projection = re.sub(
+        r"!\{timestamp:(yyyy|MM|dd|HH)\}", lambda m: "${" + {"yyyy": "year", "MM": "month", "dd": "day", "HH": "hour"}[m[1]] + "}", prefix
+    )
     assert f"s3://{bucket}/" + as_projection == template
     assert [c["Name"] for c in table["StorageDescriptor"]["Columns"]] == list(schema.FIELD_NAMES)
     assert [c["Name"] for c in table["PartitionKeys"]] == ["year", "month", "day", "hour"]
@@ -284,11 +303,23 @@ def _actions_of_role(s, stack_id, role_fragment):
 
 def test_item13_producer_and_consumer_grants(dev):
     prod_actions = _actions_of_role(dev, "AcmeDataGenStack", "ProducerFunctionServiceRole")
-    assert {"kafka-cluster:Connect", "kafka-cluster:WriteData", "kafka-cluster:WriteDataIdempotently", "kafka-cluster:DescribeTopic"} <= prod_actions
+    assert {
+        "kafka-cluster:Connect",
+        "kafka-cluster:WriteData",
+        "kafka-cluster:WriteDataIdempotently",
+        "kafka-cluster:DescribeTopic",
+    } <= prod_actions
     assert "kafka-cluster:CreateTopic" not in prod_actions
     cons = _actions_of_role(dev, "AcmeDashboardStack", "ConsumerFunctionServiceRole")
-    assert {"kafka:DescribeClusterV2", "kafka:GetBootstrapBrokers", "kafka-cluster:Connect", "kafka-cluster:AlterGroup",
-            "kafka-cluster:DescribeGroup", "kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"} <= cons
+    assert {
+        "kafka:DescribeClusterV2",
+        "kafka:GetBootstrapBrokers",
+        "kafka-cluster:Connect",
+        "kafka-cluster:AlterGroup",
+        "kafka-cluster:DescribeGroup",
+        "kafka-cluster:DescribeTopic",
+        "kafka-cluster:ReadData",
+    } <= cons
     text = json.dumps(dev.templates["AcmeDashboardStack"])
     assert ":group/acme-msk-cluster-dev/" in text and "acme-data-dev-kpi-consumer" in text
 
@@ -296,10 +327,16 @@ def test_item13_producer_and_consumer_grants(dev):
 # --- item 14: authorizer on $connect ----------------------------------------------------
 def test_item14_connect_route_has_token_authorizer(dev):
     t = dev.template("AcmeDashboardStack")
-    t.has_resource_properties("AWS::ApiGatewayV2::Authorizer", {
-        "AuthorizerType": "REQUEST", "IdentitySource": ["route.request.querystring.token"],
-    })
-    t.has_resource_properties("AWS::ApiGatewayV2::Route", {"RouteKey": "$connect", "AuthorizationType": "CUSTOM", "AuthorizerId": Match.any_value()})
+    t.has_resource_properties(
+        "AWS::ApiGatewayV2::Authorizer",
+        {
+            "AuthorizerType": "REQUEST",
+            "IdentitySource": ["route.request.querystring.token"],
+        },
+    )
+    t.has_resource_properties(
+        "AWS::ApiGatewayV2::Route", {"RouteKey": "$connect", "AuthorizationType": "CUSTOM", "AuthorizerId": Match.any_value()}
+    )
     _, _, auth = fn_by_name(dev, "ws-authorizer")
     assert "TOKEN_SECRET_ARN" in auth["Properties"]["Environment"]["Variables"]
     secret = next(iter(dev.resources("AcmeDashboardStack", "AWS::SecretsManager::Secret").values()))
@@ -310,8 +347,11 @@ def test_item14_connect_route_has_token_authorizer(dev):
 def test_item15_delivery_stream_depends_on_role_policy(dev):
     res = dev.templates["AcmeDataGenStack"]["Resources"]
     stream_id, stream = next((k, v) for k, v in res.items() if v["Type"] == "AWS::KinesisFirehose::DeliveryStream")
-    policy_ids = [k for k, v in res.items() if v["Type"] == "AWS::IAM::Policy"
-                  and any("FirehoseRole" in json.dumps(r) for r in v["Properties"]["Roles"])]
+    policy_ids = [
+        k
+        for k, v in res.items()
+        if v["Type"] == "AWS::IAM::Policy" and any("FirehoseRole" in json.dumps(r) for r in v["Properties"]["Roles"])
+    ]
     assert policy_ids and set(policy_ids) <= set(stream.get("DependsOn", []))
     role_id = stream["Properties"]["ExtendedS3DestinationConfiguration"]["RoleARN"]["Fn::GetAtt"][0]
     assert role_id.startswith("FirehoseRole")
@@ -320,9 +360,13 @@ def test_item15_delivery_stream_depends_on_role_policy(dev):
 # --- generator -> producer, consumer event source mapping ----------------------------------
 def test_producer_failures_have_destination_and_alarm(dev):
     t = dev.template("AcmeDataGenStack")
-    t.has_resource_properties("AWS::Lambda::EventInvokeConfig", {
-        "DestinationConfig": {"OnFailure": {"Destination": Match.any_value()}}, "MaximumRetryAttempts": 2,
-    })
+    t.has_resource_properties(
+        "AWS::Lambda::EventInvokeConfig",
+        {
+            "DestinationConfig": {"OnFailure": {"Destination": Match.any_value()}},
+            "MaximumRetryAttempts": 2,
+        },
+    )
     t.has_resource_properties("AWS::CloudWatch::Alarm", {"MetricName": "ApproximateNumberOfMessagesVisible", "Threshold": 1})
     _, _, gen = fn_by_name(dev, "generator")
     env = gen["Properties"]["Environment"]["Variables"]
@@ -333,23 +377,29 @@ def test_producer_failures_have_destination_and_alarm(dev):
 def test_consumer_event_source_mapping_batches_per_window(any_profile):
     s = any_profile
     t = s.template("AcmeDashboardStack")
-    t.has_resource_properties("AWS::Lambda::EventSourceMapping", {
-        "StartingPosition": "LATEST",
-        "BatchSize": s.config.dashboard.batch_size,
-        "MaximumBatchingWindowInSeconds": s.config.dashboard.batching_window_s,
-        "Topics": [schema.TOPIC],
-        "AmazonManagedKafkaEventSourceConfig": {"ConsumerGroupId": f"acme-data-{s.config.profile}-kpi-consumer"},
-        "DestinationConfig": {"OnFailure": {"Destination": Match.any_value()}},
-    })
+    t.has_resource_properties(
+        "AWS::Lambda::EventSourceMapping",
+        {
+            "StartingPosition": "LATEST",
+            "BatchSize": s.config.dashboard.batch_size,
+            "MaximumBatchingWindowInSeconds": s.config.dashboard.batching_window_s,
+            "Topics": [schema.TOPIC],
+            "AmazonManagedKafkaEventSourceConfig": {"ConsumerGroupId": f"acme-data-{s.config.profile}-kpi-consumer"},
+            "DestinationConfig": {"OnFailure": {"Destination": Match.any_value()}},
+        },
+    )
     assert s.config.dashboard.batch_size > 100
 
 
 def test_stage_logs_and_throttles(dev):
     t = dev.template("AcmeDashboardStack")
-    t.has_resource_properties("AWS::ApiGatewayV2::Stage", {
-        "AccessLogSettings": {"DestinationArn": Match.any_value(), "Format": Match.string_like_regexp("connectionId")},
-        "DefaultRouteSettings": {"ThrottlingRateLimit": dev.config.dashboard.throttle_rate_limit},
-    })
+    t.has_resource_properties(
+        "AWS::ApiGatewayV2::Stage",
+        {
+            "AccessLogSettings": {"DestinationArn": Match.any_value(), "Format": Match.string_like_regexp("connectionId")},
+            "DefaultRouteSettings": {"ThrottlingRateLimit": dev.config.dashboard.throttle_rate_limit},
+        },
+    )
     fmt = next(iter(dev.resources("AcmeDashboardStack", "AWS::ApiGatewayV2::Stage").values()))["Properties"]["AccessLogSettings"]["Format"]
     assert "querystring" not in fmt.lower()  # the token travels in the query string
 
@@ -392,8 +442,12 @@ def render(template, value):
 
 def test_firehose_put_log_events_resource_is_the_log_stream_arn(dev):
     t = dev.templates["AcmeDataGenStack"]
-    arns = [render(t, r) for _, _, st in statements(dev, "AcmeDataGenStack") if "logs:PutLogEvents" in as_list(st["Action"])
-            for r in as_list(st["Resource"])]
+    arns = [
+        render(t, r)
+        for _, _, st in statements(dev, "AcmeDataGenStack")
+        if "logs:PutLogEvents" in as_list(st["Action"])
+        for r in as_list(st["Resource"])
+    ]
     assert arns == ["arn:aws:logs:us-west-2:123456789012:log-group:/aws/firehose/acme-data-dev-delivery:log-stream:delivery"]
     # and it names the group and stream the delivery stream logs to
     stream = next(iter(dev.resources("AcmeDataGenStack", "AWS::KinesisFirehose::DeliveryStream").values()))["Properties"]
@@ -413,8 +467,12 @@ def test_consumer_role_has_what_the_lambda_msk_esm_needs(any_profile):
     assert {"ec2:DescribeVpcs", "ec2:DescribeSecurityGroups", "ec2:DescribeSubnets"} <= by_resource['"*"']
     assert all(a.startswith("ec2:Describe") for a in by_resource['"*"']), by_resource['"*"']
     on_cluster = next(v for k, v in by_resource.items() if k.startswith('{"Ref": "SsmParameterValue') and "mskclusterarn" in k)
-    assert {"kafka:DescribeClusterV2", "kafka:GetBootstrapBrokers", "kafka-cluster:Connect",
-            "kafka-cluster:DescribeClusterDynamicConfiguration"} <= on_cluster
+    assert {
+        "kafka:DescribeClusterV2",
+        "kafka:GetBootstrapBrokers",
+        "kafka-cluster:Connect",
+        "kafka-cluster:DescribeClusterDynamicConfiguration",
+    } <= on_cluster
     on_topic = next(v for k, v in by_resource.items() if ":topic/" in k)
     on_group = next(v for k, v in by_resource.items() if ":group/" in k)
     assert {"kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"} <= on_topic
@@ -430,7 +488,7 @@ def test_connectivity_wait_is_a_wait_condition_not_bounded_by_the_custom_resourc
     minutes); a WaitCondition, signalled by the poller, holds the deploy for up to 12 h."""
     s = any_profile
     res = s.templates["AcmeMskConnectivityStack"]["Resources"]
-    (wait_id, wait), = ((k, v) for k, v in res.items() if v["Type"] == "AWS::CloudFormation::WaitCondition")
+    ((wait_id, wait),) = ((k, v) for k, v in res.items() if v["Type"] == "AWS::CloudFormation::WaitCondition")
     assert int(wait["Properties"]["Timeout"]) == s.config.msk.connectivity_timeout_hours * 3600 == 43200 > 3600
     assert wait["Properties"]["Count"] == 1
     handle = wait["Properties"]["Handle"]["Ref"]
@@ -441,7 +499,7 @@ def test_connectivity_wait_is_a_wait_condition_not_bounded_by_the_custom_resourc
     assert int(cr["ServiceTimeout"]) <= 600  # no waiter: on_event returns at once
     # No Provider waiter (is_complete) bounded by the hour; the poller is a state machine
     # that loops once a minute and may run past the wait's 12 h.
-    (machine_id, machine), = ((k, v) for k, v in res.items() if v["Type"] == "AWS::StepFunctions::StateMachine")
+    ((machine_id, machine),) = ((k, v) for k, v in res.items() if v["Type"] == "AWS::StepFunctions::StateMachine")
     assert "isComplete" not in json.dumps(machine) and "waiter" not in machine_id.lower()
     definition = json.loads("".join(p if isinstance(p, str) else "X" for p in machine["Properties"]["DefinitionString"]["Fn::Join"][1]))
     assert definition["TimeoutSeconds"] > 43200
@@ -474,7 +532,9 @@ def _role_actions(s, stack_id, role_fragment):
 
 def test_connectivity_handlers_have_update_connectivity_permissions(dev):
     stack = "AcmeMskConnectivityStack"
-    cluster = [{"Ref": next(k for k, p in dev.templates[stack]["Parameters"].items() if p.get("Default") == "/acme-data-dev/msk/cluster-arn")}]
+    cluster = [
+        {"Ref": next(k for k, p in dev.templates[stack]["Parameters"].items() if p.get("Default") == "/acme-data-dev/msk/cluster-arn")}
+    ]
     on_event = _role_actions(dev, stack, "ConnectivityOnEventServiceRole")
     on_cluster = set().union(*(a for a, r, _ in on_event if r == cluster))
     assert {"kafka:DescribeClusterV2", "kafka:UpdateConnectivity"} <= on_cluster
@@ -500,8 +560,9 @@ def test_sqs_endpoint_for_the_esm_on_failure_destination(any_profile):
     assert sorted(x["Ref"] for x in ep["SubnetIds"]) == private
     sg_id = ep["SecurityGroupIds"][0]["Fn::GetAtt"][0]
     ingress = net[sg_id]["Properties"]["SecurityGroupIngress"]
-    assert ingress == [{"CidrIp": s.config.network.cidr, "Description": Match.any_value(), "FromPort": 443, "IpProtocol": "tcp", "ToPort": 443}] \
-        or [(i["CidrIp"], i["FromPort"], i["ToPort"]) for i in ingress] == [(s.config.network.cidr, 443, 443)]
+    assert ingress == [
+        {"CidrIp": s.config.network.cidr, "Description": Match.any_value(), "FromPort": 443, "IpProtocol": "tcp", "ToPort": 443}
+    ] or [(i["CidrIp"], i["FromPort"], i["ToPort"]) for i in ingress] == [(s.config.network.cidr, 443, 443)]
     # the destination it serves: the consumer ESM's on-failure queue
     esm = next(iter(s.resources("AcmeDashboardStack", "AWS::Lambda::EventSourceMapping").values()))["Properties"]
     assert "ConsumerFailures" in json.dumps(esm["DestinationConfig"]["OnFailure"]["Destination"])
@@ -525,8 +586,14 @@ def test_az_context_is_filled_only_for_the_placeholder_account(tmp_path):
     assert fill_placeholder_az_context(app, real, load_profile("prod", {"account": real})) is False
     assert app.node.try_get_context(az_context_key(real, "us-west-2")) is None
     real_prod = load_profile("prod", {"account": real})
-    NetworkStack(app, "AcmeNetworkStack", prefix=real_prod.name_prefix, network=real_prod.network, alarm_topic_name="alarms",
-                 env=cdk.Environment(account=real, region="us-west-2"))
+    NetworkStack(
+        app,
+        "AcmeNetworkStack",
+        prefix=real_prod.name_prefix,
+        network=real_prod.network,
+        alarm_topic_name="alarms",
+        env=cdk.Environment(account=real, region="us-west-2"),
+    )
     app.synth()
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     missing = [m["key"] for m in manifest.get("missing", [])]

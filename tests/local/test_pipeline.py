@@ -24,15 +24,22 @@ from acme_telemetry.simulator import SimConfig, iter_records
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 README_QUERY = (
-    "SELECT event_type, COUNT(*) AS count FROM acme_telemetry.streaming_events "
-    "WHERE year = '2026' AND month = '01' GROUP BY event_type"
+    "SELECT event_type, COUNT(*) AS count FROM acme_telemetry.streaming_events WHERE year = '2026' AND month = '01' GROUP BY event_type"
 )
 
 
 def _writer_thread(settings, lake, topic, **kw):
     stop = threading.Event()
-    w = LakeWriter(settings, lake, topic=topic, group_id=f"{topic}-writer", instance_id=None,
-                   buffer_interval_s=kw.pop("buffer_interval_s", 1), buffer_size_mb=kw.pop("buffer_size_mb", 5), **kw)
+    w = LakeWriter(
+        settings,
+        lake,
+        topic=topic,
+        group_id=f"{topic}-writer",
+        instance_id=None,
+        buffer_interval_s=kw.pop("buffer_interval_s", 1),
+        buffer_size_mb=kw.pop("buffer_size_mb", 5),
+        **kw,
+    )
     t = threading.Thread(target=w.run, args=(stop,), daemon=True)
     t.start()
     return w, stop, t
@@ -70,9 +77,7 @@ def test_n_events_give_n_distinct_ids_and_query_matches_ground_truth(settings, t
     assert not list(tmp_path.rglob("*.tmp"))
     assert all(o.relative_to(tmp_path).parts[1].startswith("year=") for o in objs)
 
-    cols, rows = run_query(
-        "SELECT event_type, COUNT(*) AS count FROM acme_telemetry.streaming_events GROUP BY event_type", tmp_path
-    )
+    cols, rows = run_query("SELECT event_type, COUNT(*) AS count FROM acme_telemetry.streaming_events GROUP BY event_type", tmp_path)
     assert cols == ["event_type", "count"]
     assert dict(rows) == dict(truth)
     # The partition columns are strings as in Glue, whatever the folder values are.
@@ -116,10 +121,28 @@ def test_poison_records_land_in_errors_with_reasons_and_never_stop_the_writer(se
 
 def _spawn_writer(settings, lake, topic, log):
     return subprocess.Popen(
-        [sys.executable, "-m", "acme_telemetry.local.writer", "--bootstrap-servers", settings.bootstrap_servers,
-         "--lake", str(lake), "--topic", topic, "--group", f"{topic}-writer", "--buffer-interval", "0.5",
-         "--buffer-size-mb", "0.5", "--log-file", str(log)],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "acme_telemetry.local.writer",
+            "--bootstrap-servers",
+            settings.bootstrap_servers,
+            "--lake",
+            str(lake),
+            "--topic",
+            topic,
+            "--group",
+            f"{topic}-writer",
+            "--buffer-interval",
+            "0.5",
+            "--buffer-size-mb",
+            "0.5",
+            "--log-file",
+            str(log),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stderr=subprocess.DEVNULL,
     )
 
 
@@ -166,7 +189,7 @@ def test_broker_restart_mid_produce_loses_nothing(broker, settings, topic, tmp_p
         producer = k.make_producer(settings, linger_ms=20)
         try:
             for i in range(0, n, 500):
-                k.produce(producer, topic, records[i:i + 500])
+                k.produce(producer, topic, records[i : i + 500])
                 time.sleep(0.05)
         except Exception as exc:  # noqa: BLE001
             errors.append(exc)

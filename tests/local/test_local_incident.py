@@ -30,10 +30,30 @@ def _slice(events: list[dict], start_ms: int, end_ms: int, cdn: str) -> dict:
 def test_an_incident_degrades_its_slice_then_it_recovers(broker, tmp_path):
     lake = tmp_path / "lake"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "acme_telemetry", "local", "--bootstrap-servers", broker.bootstrap, "--seed", "5",
-         "--incident", "cdn=fastly,at=+6s,for=8s,kind=outage", "--no-dashboard", "--buffer-interval", "1",
-         "--lake", str(lake), "--state-dir", str(tmp_path / "state")],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "acme_telemetry",
+            "local",
+            "--bootstrap-servers",
+            broker.bootstrap,
+            "--seed",
+            "5",
+            "--incident",
+            "cdn=fastly,at=+6s,for=8s,kind=outage",
+            "--no-dashboard",
+            "--buffer-interval",
+            "1",
+            "--lake",
+            str(lake),
+            "--state-dir",
+            str(tmp_path / "state"),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()

@@ -28,8 +28,15 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
 def _local(*args: str, **kw) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "acme_telemetry", "local", *args], cwd=ROOT, env=ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "acme_telemetry", "local", *args],
+        cwd=ROOT,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
 
 
 def _wait_for(cond, timeout: float, what: str) -> None:
@@ -49,8 +56,20 @@ def _alive(pid: int) -> bool:
 
 def test_kill_9_of_the_supervisor_leaves_no_child_and_no_broker(tmp_path):
     state = tmp_path / "state"
-    proc = _local("--rate", "500", "--buffer-interval", "1", "--port", str(pick_port(None)),
-                  "--kafka-port", str(pick_port(None)), "--lake", str(tmp_path / "lake"), "--state-dir", str(state))
+    proc = _local(
+        "--rate",
+        "500",
+        "--buffer-interval",
+        "1",
+        "--port",
+        str(pick_port(None)),
+        "--kafka-port",
+        str(pick_port(None)),
+        "--lake",
+        str(tmp_path / "lake"),
+        "--state-dir",
+        str(state),
+    )
     log = state / "logs" / "local.log"
     _wait_for(lambda: log.exists() and "the producer is ready" in log.read_text(), 120, "the producer to start")
     pids = [int(p) for p in re.findall(r"is ready \(pid (\d+)\)", log.read_text())]
@@ -62,8 +81,17 @@ def test_kill_9_of_the_supervisor_leaves_no_child_and_no_broker(tmp_path):
     # The parent-death signal is SIGTERM: the children took their stop path.
     assert "SIGTERM: stopping" in log.read_text()
     # And the state folder is free again: the next run starts.
-    again = _local("--events", "500", "--no-dashboard", "--kafka-port", str(pick_port(None)),
-                   "--lake", str(tmp_path / "lake2"), "--state-dir", str(state))
+    again = _local(
+        "--events",
+        "500",
+        "--no-dashboard",
+        "--kafka-port",
+        str(pick_port(None)),
+        "--lake",
+        str(tmp_path / "lake2"),
+        "--state-dir",
+        str(state),
+    )
     _, err = again.communicate(timeout=180)
     assert again.returncode == 0, err[-2000:]
 
@@ -76,8 +104,21 @@ def test_events_n_writes_exactly_this_runs_events_whatever_the_topic_holds(broke
     k.produce(producer, TOPIC, list(iter_records(2500, SimConfig(seed=77))))  # the leftovers
     producer.close()
     n, lake = 3000, tmp_path / "lake"
-    proc = _local("--bootstrap-servers", broker.bootstrap, "--events", str(n), "--seed", "78", "--no-dashboard",
-                  "--buffer-interval", "1", "--lake", str(lake), "--state-dir", str(tmp_path / "state"))
+    proc = _local(
+        "--bootstrap-servers",
+        broker.bootstrap,
+        "--events",
+        str(n),
+        "--seed",
+        "78",
+        "--no-dashboard",
+        "--buffer-interval",
+        "1",
+        "--lake",
+        str(lake),
+        "--state-dir",
+        str(tmp_path / "state"),
+    )
     _, err = proc.communicate(timeout=180)
     assert proc.returncode == 0, err[-2000:]
     ids = [e["event_id"] for e in lake_events(lake)]
@@ -87,13 +128,39 @@ def test_events_n_writes_exactly_this_runs_events_whatever_the_topic_holds(broke
 
 def test_a_second_run_on_the_same_state_folder_names_the_live_run(broker, tmp_path):
     state = tmp_path / "state"
-    first = _local("--bootstrap-servers", broker.bootstrap, "--rate", "200", "--no-dashboard",
-                   "--lake", str(tmp_path / "lake"), "--state-dir", str(state))
+    first = _local(
+        "--bootstrap-servers",
+        broker.bootstrap,
+        "--rate",
+        "200",
+        "--no-dashboard",
+        "--lake",
+        str(tmp_path / "lake"),
+        "--state-dir",
+        str(state),
+    )
     try:
         _wait_for(lambda: (state / "run.json").exists(), 60, "the first run to hold the state folder")
-        second = subprocess.run([sys.executable, "-m", "acme_telemetry", "local", "--events", "10", "--no-dashboard",
-                                 "--lake", str(tmp_path / "lake2"), "--state-dir", str(state)],
-                                cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=60)
+        second = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "acme_telemetry",
+                "local",
+                "--events",
+                "10",
+                "--no-dashboard",
+                "--lake",
+                str(tmp_path / "lake2"),
+                "--state-dir",
+                str(state),
+            ],
+            cwd=ROOT,
+            env=ENV,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert second.returncode == 1
         assert f"another run is using this state folder {state} (pid {first.pid}, started " in second.stderr
         assert "stale" not in second.stderr and second.stderr.count("\n") <= 3
@@ -107,9 +174,28 @@ def test_a_broker_left_by_a_crashed_run_is_named_as_stale(tmp_path):
     stale = LocalBroker(state, port=None, heap="256m")
     stale.start()  # a broker on the folder, and no run holding it: what a crash leaves
     try:
-        proc = subprocess.run([sys.executable, "-m", "acme_telemetry", "local", "--events", "10", "--no-dashboard",
-                               "--kafka-port", str(pick_port(None)), "--state-dir", str(state), "--lake", str(tmp_path / "lake")],
-                              cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "acme_telemetry",
+                "local",
+                "--events",
+                "10",
+                "--no-dashboard",
+                "--kafka-port",
+                str(pick_port(None)),
+                "--state-dir",
+                str(state),
+                "--lake",
+                str(tmp_path / "lake"),
+            ],
+            cwd=ROOT,
+            env=ENV,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert proc.returncode == 1
         assert f"a stale Kafka broker from a crashed run is still running on {state / 'kafka'} (pid {stale.proc.pid}" in proc.stderr
         assert f"kill {stale.proc.pid}" in proc.stderr and "another run" not in proc.stderr
@@ -124,9 +210,28 @@ def test_an_explicit_port_that_is_taken_is_an_error_naming_it(flag, broker, tmp_
         taken.listen()
         port = taken.getsockname()[1]
         extra = ["--bootstrap-servers", broker.bootstrap] if flag == "--port" else ["--no-dashboard"]
-        proc = subprocess.run([sys.executable, "-m", "acme_telemetry", "local", "--events", "10", flag, str(port), *extra,
-                               "--lake", str(tmp_path / "lake"), "--state-dir", str(tmp_path / "state")],
-                              cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "acme_telemetry",
+                "local",
+                "--events",
+                "10",
+                flag,
+                str(port),
+                *extra,
+                "--lake",
+                str(tmp_path / "lake"),
+                "--state-dir",
+                str(tmp_path / "state"),
+            ],
+            cwd=ROOT,
+            env=ENV,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert f"{flag} {port}: port {port} on 127.0.0.1 is in use" in proc.stderr
     assert not (tmp_path / "lake").exists() or not list((tmp_path / "lake").rglob("*.gz"))
@@ -137,14 +242,31 @@ def test_a_writer_fenced_out_of_its_group_fails_the_run_in_one_line(broker, tmp_
     fails within seconds with the cause, instead of spinning with no partitions."""
     from confluent_kafka import Consumer
 
-    proc = _local("--bootstrap-servers", broker.bootstrap, "--rate", "200", "--no-dashboard", "--buffer-interval", "1",
-                  "--lake", str(tmp_path / "lake"), "--state-dir", str(tmp_path / "state"))
+    proc = _local(
+        "--bootstrap-servers",
+        broker.bootstrap,
+        "--rate",
+        "200",
+        "--no-dashboard",
+        "--buffer-interval",
+        "1",
+        "--lake",
+        str(tmp_path / "lake"),
+        "--state-dir",
+        str(tmp_path / "state"),
+    )
     log = tmp_path / "state" / "logs" / "local.log"
     rogue = None
     try:
         _wait_for(lambda: log.exists() and "assigned [('acme-telemetry'" in log.read_text(), 60, "the writer's partitions")
-        rogue = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "acme-lake-writer",
-                          "group.instance.id": "acme-lake-writer-1", "session.timeout.ms": 10000})
+        rogue = Consumer(
+            {
+                "bootstrap.servers": broker.bootstrap,
+                "group.id": "acme-lake-writer",
+                "group.instance.id": "acme-lake-writer-1",
+                "session.timeout.ms": 10000,
+            }
+        )
         rogue.subscribe([TOPIC])
         t0 = time.monotonic()
         while proc.poll() is None and time.monotonic() - t0 < 60:
@@ -164,10 +286,28 @@ def test_a_writer_with_no_partitions_rejoins_then_fails_naming_the_cause(broker,
     """The 11-minute hang: 'No partition metadata', assigned [], forever. Now: one rejoin,
     then a one-line error naming the missing topic."""
     t0 = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "acme_telemetry.local.writer", "--bootstrap-servers", broker.bootstrap,
-                           "--lake", str(tmp_path / "lake"), "--topic", "no-such-topic", "--assign-timeout", "2",
-                           "--log-file", str(tmp_path / "w.log")],
-                          cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "acme_telemetry.local.writer",
+            "--bootstrap-servers",
+            broker.bootstrap,
+            "--lake",
+            str(tmp_path / "lake"),
+            "--topic",
+            "no-such-topic",
+            "--assign-timeout",
+            "2",
+            "--log-file",
+            str(tmp_path / "w.log"),
+        ],
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 1
     line = [ln for ln in proc.stderr.splitlines() if ln.startswith("lake writer: ")]
     assert line and "has had no partitions of no-such-topic for" in line[0]

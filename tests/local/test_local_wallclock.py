@@ -32,10 +32,32 @@ def _now_ms() -> int:
 
 def _local(broker, tmp_path: Path, port: int, *extra: str) -> subprocess.Popen:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "acme_telemetry", "local", "--bootstrap-servers", broker.bootstrap, "--seed", str(SEED),
-         "--buffer-interval", "1", "--window", "5", "--port", str(port),
-         "--lake", str(tmp_path / "lake"), "--state-dir", str(tmp_path / "state"), *extra],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "acme_telemetry",
+            "local",
+            "--bootstrap-servers",
+            broker.bootstrap,
+            "--seed",
+            str(SEED),
+            "--buffer-interval",
+            "1",
+            "--window",
+            "5",
+            "--port",
+            str(port),
+            "--lake",
+            str(tmp_path / "lake"),
+            "--state-dir",
+            str(tmp_path / "state"),
+            *extra,
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     assert proc.stdout is not None
     if "--no-dashboard" in extra:

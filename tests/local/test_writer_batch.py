@@ -56,8 +56,9 @@ def _messages(n: int) -> list[Msg]:
 
 
 def _writer(buffer_size_mb: float) -> tuple[LakeWriter, list[Any]]:
-    w = LakeWriter(KafkaSettings.local("127.0.0.1:1"), "/nonexistent", buffer_interval_s=60,
-                   buffer_size_mb=buffer_size_mb, track_event_ids=True)
+    w = LakeWriter(
+        KafkaSettings.local("127.0.0.1:1"), "/nonexistent", buffer_interval_s=60, buffer_size_mb=buffer_size_mb, track_event_ids=True
+    )
     taken: list[Any] = []
 
     def flush_async() -> None:
@@ -85,7 +86,7 @@ def test_batch_path_buffers_what_the_record_path_buffers(buffer_size_mb: float) 
 
     many, many_taken = _writer(buffer_size_mb)
     for i in range(0, len(msgs), 64):  # consume() batches of 64
-        many._add_batch(msgs[i:i + 64])  # type: ignore[arg-type]
+        many._add_batch(msgs[i : i + 64])  # type: ignore[arg-type]
     many._flush_async()
 
     assert len(one_taken) > (1 if buffer_size_mb < 1 else 0)

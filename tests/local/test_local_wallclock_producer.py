@@ -14,8 +14,7 @@ from acme_telemetry.simulator.live import wall_ms
 
 
 def _producer(tmp_path, **kw) -> LocalProducer:
-    return LocalProducer(KafkaSettings.local("127.0.0.1:1"), events=kw.pop("events", None),
-                         state_file=tmp_path / "producer.json", **kw)
+    return LocalProducer(KafkaSettings.local("127.0.0.1:1"), events=kw.pop("events", None), state_file=tmp_path / "producer.json", **kw)
 
 
 def _take(p: LocalProducer, seconds: float) -> list[tuple[bytes, bytes, int | None]]:

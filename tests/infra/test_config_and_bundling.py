@@ -138,7 +138,7 @@ def test_lambda_architecture_is_a_validated_setting():
     from data_stack.config import PROFILES
 
     # arm64 by default (cheaper per GB-second; every requirement has a manylinux aarch64
-    # cp312 wheel or is pure Python: tests/cdk/test_bundle_architecture.py bundles them all)
+    # cp312 wheel or is pure Python: tests/infra/test_bundle_architecture.py bundles them all)
     assert cfgmod.LambdaConfig().architecture == "arm64"
     assert load_profile("dev").lambdas.architecture == load_profile("prod").lambdas.architecture == "arm64"
     bad = dataclasses.replace(PROFILES["dev"], lambdas=dataclasses.replace(PROFILES["dev"].lambdas, architecture="sparc"))
