@@ -283,9 +283,7 @@ def ensure_topic(settings: KafkaSettings, topic: str, *, partitions: int, retent
             described = admin.describe_topics([topic])
             have = len(described[0]["partitions"]) if described else 0
             if have < partitions:
-                raise KafkaConfigError(
-                    f"topic {topic!r} exists with {have} partitions, fewer than topic.partitions={partitions}"
-                ) from None
+                raise KafkaConfigError(f"topic {topic!r} exists with {have} partitions, fewer than topic.partitions={partitions}") from None
             admin.wait_for_topics([topic])
             return False
     finally:

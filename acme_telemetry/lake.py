@@ -12,9 +12,7 @@ from datetime import UTC, datetime
 from acme_telemetry.schema import ERROR_PREFIX, LAKE_PREFIX
 
 # Firehose S3 prefix: arrival time, zero-padded, exactly what the Glue projection expects.
-FIREHOSE_PREFIX = (
-    LAKE_PREFIX + "year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/"
-)
+FIREHOSE_PREFIX = LAKE_PREFIX + "year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/"
 # Firehose requires an expression in the error prefix when the prefix has one.
 FIREHOSE_ERROR_PREFIX = (
     ERROR_PREFIX + "!{firehose:error-output-type}/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/"

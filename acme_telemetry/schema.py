@@ -95,14 +95,30 @@ FIELDS: tuple[Field, ...] = (
     Field("error_code", "string", "Player error code on error events, null elsewhere.", nullable=True),
     Field("fatal", "boolean", "True when the error ended the session."),
     Field("cdn", "string", "CDN serving the session."),
-    Field("video_started", "boolean", "True once the first frame has rendered in this session (CTA-2066 video start); tells exits and failures before video start from later ones."),
+    Field(
+        "video_started",
+        "boolean",
+        "True once the first frame has rendered in this session (CTA-2066 video start); tells exits and failures before video start from later ones.",
+    ),
     Field("player_state", "string", "Player state after this event; one of PLAYER_STATES (after CMCD's sta)."),
     # Time since the session's previous event, as player beacons report it (Mux/Conviva
     # heartbeats carry the time since the last beacon): each event alone says how much was
     # played and stalled, so windowed KPIs need no state carried across windows or batches.
-    Field("played_ms", "int", "Video played (player in playing) since the session's previous event; 0 on the first event. Sums to watch_duration_seconds (x1000, within its rounding)."),
-    Field("stalled_ms", "int", "Rebuffering after the first frame (seek buffering excluded) since the session's previous event; 0 on the first event. Sums to buffering_duration_seconds x1000."),
-    Field("played_bitrate_kbps", "int", "Bitrate of the video played during played_ms: the previous event's bitrate_kbps (this event's on the first); differs from bitrate_kbps only on bitrate_change."),
+    Field(
+        "played_ms",
+        "int",
+        "Video played (player in playing) since the session's previous event; 0 on the first event. Sums to watch_duration_seconds (x1000, within its rounding).",
+    ),
+    Field(
+        "stalled_ms",
+        "int",
+        "Rebuffering after the first frame (seek buffering excluded) since the session's previous event; 0 on the first event. Sums to buffering_duration_seconds x1000.",
+    ),
+    Field(
+        "played_bitrate_kbps",
+        "int",
+        "Bitrate of the video played during played_ms: the previous event's bitrate_kbps (this event's on the first); differs from bitrate_kbps only on bitrate_change.",
+    ),
 )
 
 FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in FIELDS)

@@ -134,12 +134,25 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             dt = (time.perf_counter() - t0) * len(ids) / len(sample)
             assert stats["gone"] == sum(1 for i in sample if i.startswith("gone")) == len(table.deleted)
             timings[label] = dt
-            rows.append({"benchmark": "consumer_fanout", "metric": f"{label} broadcast, {n} connections x {len(messages)} msgs",
-                         "value": dt, "unit": "s", "note": f"concurrency {concurrency}, {LATENCY_MS:.0f} ms per PostToConnection"
-                         + ("" if len(sample) == len(ids) else f" (measured on {len(sample)}, linear)")})
-        rows.append({"benchmark": "consumer_fanout", "metric": "pooled share of one 5 s batching window",
-                     "value": 100 * timings["pooled"] / BATCH_WINDOW_S, "unit": "%",
-                     "note": f"target: well inside; sequential/pooled = {timings['sequential'] / timings['pooled']:.1f}x"})
+            rows.append(
+                {
+                    "benchmark": "consumer_fanout",
+                    "metric": f"{label} broadcast, {n} connections x {len(messages)} msgs",
+                    "value": dt,
+                    "unit": "s",
+                    "note": f"concurrency {concurrency}, {LATENCY_MS:.0f} ms per PostToConnection"
+                    + ("" if len(sample) == len(ids) else f" (measured on {len(sample)}, linear)"),
+                }
+            )
+        rows.append(
+            {
+                "benchmark": "consumer_fanout",
+                "metric": "pooled share of one 5 s batching window",
+                "value": 100 * timings["pooled"] / BATCH_WINDOW_S,
+                "unit": "%",
+                "note": f"target: well inside; sequential/pooled = {timings['sequential'] / timings['pooled']:.1f}x",
+            }
+        )
         return rows
     finally:
         proc.terminate()

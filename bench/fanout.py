@@ -50,11 +50,19 @@ def _snapshot(i: int) -> dict[str, Any]:
 
     def kset(n: int) -> dict[str, Any]:
         return {
-            "events": 900 + n, "concurrent_viewers": 200 + n, "play_attempts": 12, "video_start_failures": 1,
-            "video_start_failure_pct": 8.333333333333334, "exits_before_video_start": 1,
-            "exits_before_video_start_pct": 8.333333333333334, "startup_time_ms_p50": 1034.5,
-            "startup_time_ms_p95": 2876.25, "rebuffer_ratio": 0.0123456789, "rebuffers_per_minute": 0.75,
-            "avg_bitrate_kbps": 4312.123456, "quality_share": {"SD": 0.1, "HD": 0.4, "FHD": 0.35, "4K": 0.15},
+            "events": 900 + n,
+            "concurrent_viewers": 200 + n,
+            "play_attempts": 12,
+            "video_start_failures": 1,
+            "video_start_failure_pct": 8.333333333333334,
+            "exits_before_video_start": 1,
+            "exits_before_video_start_pct": 8.333333333333334,
+            "startup_time_ms_p50": 1034.5,
+            "startup_time_ms_p95": 2876.25,
+            "rebuffer_ratio": 0.0123456789,
+            "rebuffers_per_minute": 0.75,
+            "avg_bitrate_kbps": 4312.123456,
+            "quality_share": {"SD": 0.1, "HD": 0.4, "FHD": 0.35, "4K": 0.15},
             "playback_failures": 0,
         }
 
@@ -64,7 +72,9 @@ def _snapshot(i: int) -> dict[str, Any]:
         return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
     return {
-        "window_start": iso(t0), "window_end": iso(t0 + 5), "overall": kset(i),
+        "window_start": iso(t0),
+        "window_end": iso(t0 + 5),
+        "overall": kset(i),
         "by": {
             "device_type": {d: kset(k) for k, d in enumerate(("tv", "mobile", "web", "tablet"))},
             "connection_type": {c: kset(k) for k, c in enumerate(("wifi", "mobile", "fiber", "cable", "dsl", "satellite"))},
@@ -94,7 +104,7 @@ async def _clients_main(port: int, n: int, hostile: bool) -> None:
             at = raw.rfind(marker)
             if at >= 0:
                 end = raw.index(b"}", at)
-                delays.append((now - int(raw[at + len(marker):end])) / 1e6)
+                delays.append((now - int(raw[at + len(marker) : end])) / 1e6)
                 got[idx] += 1
             elif b'"bench_end"' in raw:
                 done.set()
@@ -162,8 +172,15 @@ async def _phase(count: int, rate: float, clients: int, hostile: bool) -> dict[s
     server = await serve(hub, port=0)
     port = server.sockets[0].getsockname()[1]
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.fanout", "--clients", str(port), str(clients), "1" if hostile else "0",
-        cwd=str(ROOT), stdout=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "bench.fanout",
+        "--clients",
+        str(port),
+        str(clients),
+        "1" if hostile else "0",
+        cwd=str(ROOT),
+        stdout=asyncio.subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")},
     )
     assert proc.stdout is not None  # stdout=PIPE
@@ -211,7 +228,16 @@ async def _phase(count: int, rate: float, clients: int, hostile: bool) -> dict[s
             await proc.wait()
         server.close()
         await server.wait_closed()
-    result.update(stats=hub.stats(), rss_growth_kb=rss1 - rss0, max_queued=max_queued, max_buffered=max_buffered, frame_bytes=frame, count=count, clients=clients, rate=rate)
+    result.update(
+        stats=hub.stats(),
+        rss_growth_kb=rss1 - rss0,
+        max_queued=max_queued,
+        max_buffered=max_buffered,
+        frame_bytes=frame,
+        count=count,
+        clients=clients,
+        rate=rate,
+    )
     return result
 
 
@@ -233,23 +259,53 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         extra = " + 1 slow + 1 dead" if name != "clean" else ""
         note = f"{r['clients']} clients{extra}, {r['count']} snapshots of {r['frame_bytes']} B at {r['rate']:g}/s"
         rows.append({"benchmark": "fanout", "metric": f"{name} delivery p50", "value": p50, "unit": "ms", "note": note})
-        target = f"target <= {TARGET_P99_MS:.0f} ms: {'met' if p99 <= TARGET_P99_MS else 'MISSED'}" if name != "flood" else "burst; no target"
+        target = (
+            f"target <= {TARGET_P99_MS:.0f} ms: {'met' if p99 <= TARGET_P99_MS else 'MISSED'}" if name != "flood" else "burst; no target"
+        )
         rows.append({"benchmark": "fanout", "metric": f"{name} delivery p99", "value": p99, "unit": "ms", "note": target})
         lost = r["clients"] * r["count"] - len(r["delays_ms"])
-        rows.append({"benchmark": "fanout", "metric": f"{name} healthy deliveries lost", "value": lost, "unit": "msgs",
-                     "note": f"each healthy client received {r['min_received']}..{r['max_received']} of {r['count']}"})
+        rows.append(
+            {
+                "benchmark": "fanout",
+                "metric": f"{name} healthy deliveries lost",
+                "value": lost,
+                "unit": "msgs",
+                "note": f"each healthy client received {r['min_received']}..{r['max_received']} of {r['count']}",
+            }
+        )
     c99, h99 = _pct(phases["clean"]["delays_ms"], 99), _pct(phases["hostile"]["delays_ms"], 99)
-    rows.append({"benchmark": "fanout", "metric": "p99 hostile / clean", "value": h99 / c99 if c99 else float("nan"), "unit": "ratio",
-                 "note": "~1: a slow and a dead client do not delay the other 200"})
+    rows.append(
+        {
+            "benchmark": "fanout",
+            "metric": "p99 hostile / clean",
+            "value": h99 / c99 if c99 else float("nan"),
+            "unit": "ratio",
+            "note": "~1: a slow and a dead client do not delay the other 200",
+        }
+    )
     fl = phases["flood"]
     st = fl["stats"]
     sent_to_dead_kb = fl["count"] * fl["frame_bytes"] // 1024
-    rows.append({"benchmark": "fanout", "metric": "flood: dead client", "value": st["disconnected_slow"], "unit": "disconnected",
-                 "note": f"{st['dropped']} msgs dropped for lagging clients; slow client saw seqs {fl['slow_seen'][:5]}..."})
+    rows.append(
+        {
+            "benchmark": "fanout",
+            "metric": "flood: dead client",
+            "value": st["disconnected_slow"],
+            "unit": "disconnected",
+            "note": f"{st['dropped']} msgs dropped for lagging clients; slow client saw seqs {fl['slow_seen'][:5]}...",
+        }
+    )
     held_kb = (fl["max_queued"] * fl["frame_bytes"] + fl["max_buffered"]) // 1024
-    rows.append({"benchmark": "fanout", "metric": "flood: max held per client", "value": held_kb, "unit": "KB",
-                 "note": f"queue <= {fl['max_queued']} msgs (bound 8) + socket buffer {fl['max_buffered'] // 1024} KB, "
-                         f"while {sent_to_dead_kb} KB were addressed to the dead client; server RSS growth {fl['rss_growth_kb']} KB"})
+    rows.append(
+        {
+            "benchmark": "fanout",
+            "metric": "flood: max held per client",
+            "value": held_kb,
+            "unit": "KB",
+            "note": f"queue <= {fl['max_queued']} msgs (bound 8) + socket buffer {fl['max_buffered'] // 1024} KB, "
+            f"while {sent_to_dead_kb} KB were addressed to the dead client; server RSS growth {fl['rss_growth_kb']} KB",
+        }
+    )
     return rows
 
 

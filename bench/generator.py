@@ -91,8 +91,14 @@ except OSError:
 
 
 def _peak_rss_mb(n: int, viewers: int) -> float:
-    out = subprocess.run([sys.executable, "-c", _PEAK, str(n), str(viewers)], cwd=REPO, capture_output=True, text=True,
-                         check=True, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+    out = subprocess.run(
+        [sys.executable, "-c", _PEAK, str(n), str(viewers)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+    )
     return int(out.stdout.strip()) / 1024.0  # ru_maxrss is in KiB on Linux
 
 
@@ -110,36 +116,96 @@ def run(quick: bool = False) -> list[Row]:
     b, r, ln, sim = max(base), max(recs), max(lines), max(sims)
     us = 1e6
     rows: list[Row] = [
-        {"benchmark": "generator", "metric": "plan generator (json.dumps)", "value": b, "unit": "events/s",
-         "note": f"best of {rounds} x {n_base:,} events, CPU time"},
-        {"benchmark": "generator", "metric": "simulator iter_records", "value": r, "unit": "events/s",
-         "note": f"best of {rounds} x {n_sim:,} (key, JSON) records"},
-        {"benchmark": "generator", "metric": "simulator iter_lines", "value": ln, "unit": "events/s",
-         "note": f"best of {rounds} x {n_sim:,} JSON Lines"},
-        {"benchmark": "generator", "metric": "ratio iter_records / plan", "value": r / b, "unit": "x",
-         "note": "same process, alternating rounds; target >= 25"},
-        {"benchmark": "generator", "metric": "ratio iter_lines / plan", "value": ln / b, "unit": "x",
-         "note": "same process, alternating rounds; target >= 25"},
+        {
+            "benchmark": "generator",
+            "metric": "plan generator (json.dumps)",
+            "value": b,
+            "unit": "events/s",
+            "note": f"best of {rounds} x {n_base:,} events, CPU time",
+        },
+        {
+            "benchmark": "generator",
+            "metric": "simulator iter_records",
+            "value": r,
+            "unit": "events/s",
+            "note": f"best of {rounds} x {n_sim:,} (key, JSON) records",
+        },
+        {
+            "benchmark": "generator",
+            "metric": "simulator iter_lines",
+            "value": ln,
+            "unit": "events/s",
+            "note": f"best of {rounds} x {n_sim:,} JSON Lines",
+        },
+        {
+            "benchmark": "generator",
+            "metric": "ratio iter_records / plan",
+            "value": r / b,
+            "unit": "x",
+            "note": "same process, alternating rounds; target >= 25",
+        },
+        {
+            "benchmark": "generator",
+            "metric": "ratio iter_lines / plan",
+            "value": ln / b,
+            "unit": "x",
+            "note": "same process, alternating rounds; target >= 25",
+        },
         # where one event's time goes (from the best rounds above)
-        {"benchmark": "generator", "metric": "cost: plan generator", "value": us / b, "unit": "us/event",
-         "note": "random draws + dict + json.dumps"},
-        {"benchmark": "generator", "metric": "cost: simulation", "value": us / sim, "unit": "us/event",
-         "note": "arrivals + session set-up (Python), player state machine + merge (kernel.c)"},
-        {"benchmark": "generator", "metric": "cost: JSON -> records", "value": us / r - us / sim,
-         "unit": "us/event", "note": "render ~900 B (kernel.c), split into (key, value) objects"},
-        {"benchmark": "generator", "metric": "cost: JSON -> JSON Lines", "value": us / ln - us / sim,
-         "unit": "us/event", "note": "render ~900 B (kernel.c), hand out in ~256 KB blocks"},
+        {
+            "benchmark": "generator",
+            "metric": "cost: plan generator",
+            "value": us / b,
+            "unit": "us/event",
+            "note": "random draws + dict + json.dumps",
+        },
+        {
+            "benchmark": "generator",
+            "metric": "cost: simulation",
+            "value": us / sim,
+            "unit": "us/event",
+            "note": "arrivals + session set-up (Python), player state machine + merge (kernel.c)",
+        },
+        {
+            "benchmark": "generator",
+            "metric": "cost: JSON -> records",
+            "value": us / r - us / sim,
+            "unit": "us/event",
+            "note": "render ~900 B (kernel.c), split into (key, value) objects",
+        },
+        {
+            "benchmark": "generator",
+            "metric": "cost: JSON -> JSON Lines",
+            "value": us / ln - us / sim,
+            "unit": "us/event",
+            "note": "render ~900 B (kernel.c), hand out in ~256 KB blocks",
+        },
     ]
     small, large = (20_000, 200_000) if quick else (100_000, 1_000_000)
     m_small, m_large = _peak_rss_mb(small, 200), _peak_rss_mb(large, 200)
     m_wide = _peak_rss_mb(small, 2000)
     rows += [
-        {"benchmark": "generator", "metric": f"peak RSS, {large:,} events", "value": m_large, "unit": "MB",
-         "note": "fresh process, 200 concurrent viewers"},
-        {"benchmark": "generator", "metric": f"peak RSS, {small:,} events", "value": m_small, "unit": "MB",
-         "note": f"x{large // small} events: +{m_large - m_small:.1f} MB (bounded by live sessions)"},
-        {"benchmark": "generator", "metric": f"peak RSS, {small:,} events, 2000 viewers", "value": m_wide, "unit": "MB",
-         "note": f"x10 live sessions: +{m_wide - m_small:.1f} MB"},
+        {
+            "benchmark": "generator",
+            "metric": f"peak RSS, {large:,} events",
+            "value": m_large,
+            "unit": "MB",
+            "note": "fresh process, 200 concurrent viewers",
+        },
+        {
+            "benchmark": "generator",
+            "metric": f"peak RSS, {small:,} events",
+            "value": m_small,
+            "unit": "MB",
+            "note": f"x{large // small} events: +{m_large - m_small:.1f} MB (bounded by live sessions)",
+        },
+        {
+            "benchmark": "generator",
+            "metric": f"peak RSS, {small:,} events, 2000 viewers",
+            "value": m_wide,
+            "unit": "MB",
+            "note": f"x10 live sessions: +{m_wide - m_small:.1f} MB",
+        },
     ]
     return rows
 

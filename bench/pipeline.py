@@ -48,9 +48,20 @@ def _java_tool(main: str, *args: str, timeout: float = 600) -> str:
 
 def producer_performance(bootstrap: str, topic: str, n: int) -> float:
     out = _java_tool(
-        "org.apache.kafka.tools.ProducerPerformance", "--topic", topic, "--num-records", str(n),
-        "--record-size", str(RECORD_SIZE), "--throughput", "-1", "--producer-props", f"bootstrap.servers={bootstrap}",
-        "acks=all", "enable.idempotence=true", "linger.ms=5",
+        "org.apache.kafka.tools.ProducerPerformance",
+        "--topic",
+        topic,
+        "--num-records",
+        str(n),
+        "--record-size",
+        str(RECORD_SIZE),
+        "--throughput",
+        "-1",
+        "--producer-props",
+        f"bootstrap.servers={bootstrap}",
+        "acks=all",
+        "enable.idempotence=true",
+        "linger.ms=5",
     )
     last = [ln for ln in out.splitlines() if "records sent" in ln][-1]
     m = re.search(r"records sent, ([\d.]+) records/sec", last)
@@ -60,8 +71,17 @@ def producer_performance(bootstrap: str, topic: str, n: int) -> float:
 
 def consumer_performance(bootstrap: str, topic: str, n: int) -> float:
     out = _java_tool(
-        "org.apache.kafka.tools.ConsumerPerformance", "--bootstrap-server", bootstrap, "--topic", topic,
-        "--messages", str(n), "--group", f"perf-{os.getpid()}", "--timeout", "60000",
+        "org.apache.kafka.tools.ConsumerPerformance",
+        "--bootstrap-server",
+        bootstrap,
+        "--topic",
+        topic,
+        "--messages",
+        str(n),
+        "--group",
+        f"perf-{os.getpid()}",
+        "--timeout",
+        "60000",
     )
     lines = [ln for ln in out.strip().splitlines() if ln and not ln.startswith("start.time")]
     fields = [f.strip() for f in lines[-1].split(",")]
@@ -94,8 +114,14 @@ def end_to_end(broker: LocalBroker, work: Path, duration_s: float) -> dict[str, 
     from acme_telemetry.local.supervisor import Console
 
     opts = runner.RunOptions(
-        events=10**9, duration_s=duration_s, bootstrap_servers=broker.bootstrap, lake=work / "lake",
-        state_dir=work / "state", port=pick_port(None), explicit=frozenset({"--port"}), seed=1,
+        events=10**9,
+        duration_s=duration_s,
+        bootstrap_servers=broker.bootstrap,
+        lake=work / "lake",
+        state_dir=work / "state",
+        port=pick_port(None),
+        explicit=frozenset({"--port"}),
+        seed=1,
     )
     holder: list[runner.LocalPipeline] = []
     samples: list[tuple[float, int, int, int | None]] = []
@@ -129,8 +155,12 @@ def end_to_end(broker: LocalBroker, work: Path, duration_s: float) -> dict[str, 
     assert code == 0, f"local exited {code}"
     broker_cpu = _proc_cpu_s(broker_pid) - broker_cpu0[0] if broker_pid and broker_cpu0 else float("nan")
     sustained = [s for s in samples if s[0] >= WARMUP_S]
-    print("[bench] pipeline: every 5 s (t, produced, lake, lag): " + "  ".join(
-        f"{s[0]:.0f} {s[1]:,} {s[2]:,} {s[3] if s[3] is not None else '?'}" for s in samples[::5]), file=sys.stderr, flush=True)
+    print(
+        "[bench] pipeline: every 5 s (t, produced, lake, lag): "
+        + "  ".join(f"{s[0]:.0f} {s[1]:,} {s[2]:,} {s[3] if s[3] is not None else '?'}" for s in samples[::5]),
+        file=sys.stderr,
+        flush=True,
+    )
     t0, t1 = sustained[0], sustained[-1]
     lake_rate = (t1[2] - t0[2]) / (t1[0] - t0[0])
     produce_rate = (t1[1] - t0[1]) / (t1[0] - t0[0])
@@ -144,13 +174,19 @@ def end_to_end(broker: LocalBroker, work: Path, duration_s: float) -> dict[str, 
     usage["supervisor"] = (sup1.ru_utime + sup1.ru_stime - sup0.ru_utime - sup0.ru_stime, sup1.ru_maxrss / 1024)
     usage["broker (JVM)"] = (broker_cpu, _proc_peak_mb(broker_pid) if broker_pid else float("nan"))
     return {
-        "lake_rate": lake_rate, "produce_rate": produce_rate, "events": events, "samples": samples,
+        "lake_rate": lake_rate,
+        "produce_rate": produce_rate,
+        "events": events,
+        "samples": samples,
         "lag_max": max((lag for _, lag in lags), default=float("nan")),
         "lag_slope": _slope([t for t, _ in lags], [lag for _, lag in lags]),
-        "lag_first": lags[0][1] if lags else float("nan"), "lag_last": lags[-1][1] if lags else float("nan"),
-        "usage": usage, "feed_events": (p.dashboard.stats.get("events", 0) if p.dashboard is not None else 0),
+        "lag_first": lags[0][1] if lags else float("nan"),
+        "lag_last": lags[-1][1] if lags else float("nan"),
+        "usage": usage,
+        "feed_events": (p.dashboard.stats.get("events", 0) if p.dashboard is not None else 0),
         "writer_split": {k: float(p.writer.stats.get(k, 0.0)) for k in ("consume_s", "process_s", "sink_wait_s")}
-        if p.writer is not None else {},
+        if p.writer is not None
+        else {},
         "duration": t1[0],
     }
 
@@ -175,30 +211,77 @@ def run(quick: bool = False) -> list[Row]:
     rows += [
         {"benchmark": "pipeline", "metric": "Kafka ProducerPerformance", "value": pp, "unit": "events/s", "note": note_pp},
         {"benchmark": "pipeline", "metric": "Kafka ConsumerPerformance", "value": cp, "unit": "events/s", "note": f"{n_perf:,} records"},
-        {"benchmark": "pipeline", "metric": "e2e produced", "value": e2e["produce_rate"], "unit": "events/s",
-         "note": f"local, feed on, {e2e['duration']:.0f} s sustained (first {WARMUP_S:.0f} s left out)"
-                 + (f"; EXPERIMENT: MAX_LAG={os.environ['ACME_BENCH_MAX_LAG']}" if os.environ.get("ACME_BENCH_MAX_LAG") else "")},
-        {"benchmark": "pipeline", "metric": "e2e durable in the lake", "value": e2e["lake_rate"], "unit": "events/s",
-         "note": f"{e2e['events']:,} events in the lake; the feed read {e2e['feed_events']:,}"},
-        {"benchmark": "pipeline", "metric": "e2e / ProducerPerformance", "value": ratio, "unit": "ratio",
-         "note": f"target >= {TARGET_RATIO}: {'met' if ratio >= TARGET_RATIO else 'MISSED'}"},
-        {"benchmark": "pipeline", "metric": "writer lag, max", "value": e2e["lag_max"], "unit": "events",
-         "note": f"sampled every 1 s: first {e2e['lag_first']:,.0f}, last {e2e['lag_last']:,.0f}"},
-        {"benchmark": "pipeline", "metric": "writer lag, trend", "value": e2e["lag_slope"], "unit": "events/s",
-         "note": "least-squares slope of the lag; ~0 (vs the rate) means it does not grow"},
+        {
+            "benchmark": "pipeline",
+            "metric": "e2e produced",
+            "value": e2e["produce_rate"],
+            "unit": "events/s",
+            "note": f"local, feed on, {e2e['duration']:.0f} s sustained (first {WARMUP_S:.0f} s left out)"
+            + (f"; EXPERIMENT: MAX_LAG={os.environ['ACME_BENCH_MAX_LAG']}" if os.environ.get("ACME_BENCH_MAX_LAG") else ""),
+        },
+        {
+            "benchmark": "pipeline",
+            "metric": "e2e durable in the lake",
+            "value": e2e["lake_rate"],
+            "unit": "events/s",
+            "note": f"{e2e['events']:,} events in the lake; the feed read {e2e['feed_events']:,}",
+        },
+        {
+            "benchmark": "pipeline",
+            "metric": "e2e / ProducerPerformance",
+            "value": ratio,
+            "unit": "ratio",
+            "note": f"target >= {TARGET_RATIO}: {'met' if ratio >= TARGET_RATIO else 'MISSED'}",
+        },
+        {
+            "benchmark": "pipeline",
+            "metric": "writer lag, max",
+            "value": e2e["lag_max"],
+            "unit": "events",
+            "note": f"sampled every 1 s: first {e2e['lag_first']:,.0f}, last {e2e['lag_last']:,.0f}",
+        },
+        {
+            "benchmark": "pipeline",
+            "metric": "writer lag, trend",
+            "value": e2e["lag_slope"],
+            "unit": "events/s",
+            "note": "least-squares slope of the lag; ~0 (vs the rate) means it does not grow",
+        },
     ]
     split = e2e["writer_split"]
     if split:
-        rows.append({"benchmark": "pipeline", "metric": "writer's reading thread", "value": split.get("process_s", 0.0), "unit": "s",
-                     "note": "in its record loop; in consume() {:.1f} s, waiting on the sink queue {:.1f} s".format(
-                         split.get("consume_s", 0.0), split.get("sink_wait_s", 0.0))})
+        rows.append(
+            {
+                "benchmark": "pipeline",
+                "metric": "writer's reading thread",
+                "value": split.get("process_s", 0.0),
+                "unit": "s",
+                "note": "in its record loop; in consume() {:.1f} s, waiting on the sink queue {:.1f} s".format(
+                    split.get("consume_s", 0.0), split.get("sink_wait_s", 0.0)
+                ),
+            }
+        )
     events = max(1, e2e["events"])
     for name, (cpu_s, peak_mb) in e2e["usage"].items():
-        rows.append({"benchmark": "pipeline", "metric": f"CPU per event: {name}", "value": cpu_s / events * 1e6, "unit": "CPU-us",
-                     "note": f"peak memory {peak_mb:,.0f} MB"})
+        rows.append(
+            {
+                "benchmark": "pipeline",
+                "metric": f"CPU per event: {name}",
+                "value": cpu_s / events * 1e6,
+                "unit": "CPU-us",
+                "note": f"peak memory {peak_mb:,.0f} MB",
+            }
+        )
     total = sum(cpu for cpu, _ in e2e["usage"].values())
-    rows.append({"benchmark": "pipeline", "metric": "CPU per event: all", "value": total / events * 1e6, "unit": "CPU-us",
-                 "note": f"{total / max(1e-9, e2e['duration']):.2f} cores busy on average"})
+    rows.append(
+        {
+            "benchmark": "pipeline",
+            "metric": "CPU per event: all",
+            "value": total / events * 1e6,
+            "unit": "CPU-us",
+            "note": f"{total / max(1e-9, e2e['duration']):.2f} cores busy on average",
+        }
+    )
     return rows
 
 

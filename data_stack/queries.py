@@ -27,10 +27,7 @@ THIS_MONTH_FILTER = f"year = {THIS_YEAR} AND month = {THIS_MONTH}"
 TODAY_FILTER = f"{THIS_MONTH_FILTER} AND day = {TODAY}"
 
 # The README's query, verbatim: this month's events by type.
-README_QUERY = (
-    f"SELECT event_type, COUNT(*) AS count FROM {QUALIFIED_TABLE} "
-    f"WHERE {THIS_MONTH_FILTER} GROUP BY event_type;"
-)
+README_QUERY = f"SELECT event_type, COUNT(*) AS count FROM {QUALIFIED_TABLE} WHERE {THIS_MONTH_FILTER} GROUP BY event_type;"
 
 # name -> (description, SQL). Every query filters on partition columns so Athena prunes.
 NAMED_QUERIES: dict[str, tuple[str, str]] = {
@@ -43,15 +40,16 @@ NAMED_QUERIES: dict[str, tuple[str, str]] = {
     ),
     "hourly-volume": (
         "Events per hour for today (UTC)",
-        f"SELECT hour, COUNT(*) AS events FROM {QUALIFIED_TABLE} "
-        f"WHERE {TODAY_FILTER} GROUP BY hour ORDER BY hour;",
+        f"SELECT hour, COUNT(*) AS events FROM {QUALIFIED_TABLE} WHERE {TODAY_FILTER} GROUP BY hour ORDER BY hour;",
     ),
 }
 
 
 # The headline QoE KPIs (acme_telemetry/kpi_sql.py: the same definitions as the live
 # dashboard), over today's partitions (UTC) so each run scans one day.
-NAMED_QUERIES.update({f"{name}-today": (f"{description}, today (UTC)", sql) for name, (description, sql) in kpi_queries(TODAY_FILTER).items()})
+NAMED_QUERIES.update(
+    {f"{name}-today": (f"{description}, today (UTC)", sql) for name, (description, sql) in kpi_queries(TODAY_FILTER).items()}
+)
 
 
 def qualify(sql: str, database: str, table: str = TABLE) -> str:

@@ -97,12 +97,26 @@ def register(sub: flags.Subparsers) -> None:
     )
     # No argparse default: a port the user names must be free (else an error naming it);
     # only the default moves on to the next free port, with a warning line.
-    p.add_argument("--port", type=flags.Port("--port"), default=None, metavar="PORT",
-                   help="dashboard port (default 8000, or the next free one; a given port that is taken is an error)")
-    p.add_argument("--kafka-port", type=flags.Port("--kafka-port"), default=None, metavar="PORT",
-                   help="embedded broker port (default 9092, or the next free one; a given port that is taken is an error)")
-    p.add_argument("--client", choices=("confluent-kafka", "kafka-python"), default="confluent-kafka",
-                   help="the local producer's Kafka client (kafka-python rehearses the producer Lambda's; default confluent-kafka)")
+    p.add_argument(
+        "--port",
+        type=flags.Port("--port"),
+        default=None,
+        metavar="PORT",
+        help="dashboard port (default 8000, or the next free one; a given port that is taken is an error)",
+    )
+    p.add_argument(
+        "--kafka-port",
+        type=flags.Port("--kafka-port"),
+        default=None,
+        metavar="PORT",
+        help="embedded broker port (default 9092, or the next free one; a given port that is taken is an error)",
+    )
+    p.add_argument(
+        "--client",
+        choices=("confluent-kafka", "kafka-python"),
+        default="confluent-kafka",
+        help="the local producer's Kafka client (kafka-python rehearses the producer Lambda's; default confluent-kafka)",
+    )
     flags.add_number(
         p,
         "--window",

@@ -100,8 +100,14 @@ def ensure_kafka_libs(libs: Path | None = None, release: str | None = None, *, f
     if _libs_complete(libs, release):
         return libs
     cmd = [
-        "mvn", "-q", "-B", "-f", str(ROOT / "pom.xml"), "dependency:copy-dependencies",
-        f"-Dkafka.version={release}", f"-DoutputDirectory={libs}",
+        "mvn",
+        "-q",
+        "-B",
+        "-f",
+        str(ROOT / "pom.xml"),
+        "dependency:copy-dependencies",
+        f"-Dkafka.version={release}",
+        f"-DoutputDirectory={libs}",
     ]
     if not fetch:
         raise BrokerError(f"Kafka {release} jars are missing in {libs}; fetch them with: {' '.join(cmd)}")
@@ -109,7 +115,9 @@ def ensure_kafka_libs(libs: Path | None = None, release: str | None = None, *, f
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     except FileNotFoundError:
-        raise BrokerError(f"Kafka {release} jars are missing in {libs} and Maven (mvn) is not installed; install Maven or run scripts/setup") from None
+        raise BrokerError(
+            f"Kafka {release} jars are missing in {libs} and Maven (mvn) is not installed; install Maven or run scripts/setup"
+        ) from None
     if proc.returncode != 0 or not _libs_complete(libs, release):
         tail = (proc.stdout + proc.stderr).strip().splitlines()[-5:]
         raise BrokerError(f"fetching Kafka {release} with Maven failed: {' | '.join(tail) or 'no output'}")
@@ -364,9 +372,14 @@ class LocalBroker:
         if guarded:
             cmd = [sys.executable, "-m", "acme_telemetry.local.guard", "--", *cmd]
         self.proc = subprocess.Popen(
-            cmd, stdout=self._stdout, stderr=subprocess.STDOUT, stdin=subprocess.PIPE if guarded else subprocess.DEVNULL,
-            cwd=self.state_dir, start_new_session=True,  # Ctrl-C reaches us, not the JVM: we stop it in order
-            preexec_fn=preexec, env=child_env() if guarded else None,  # noqa: PLW1509 - from the main thread
+            cmd,
+            stdout=self._stdout,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.PIPE if guarded else subprocess.DEVNULL,
+            cwd=self.state_dir,
+            start_new_session=True,  # Ctrl-C reaches us, not the JVM: we stop it in order
+            preexec_fn=preexec,
+            env=child_env() if guarded else None,  # noqa: PLW1509 - from the main thread
         )
         (self.data_dir / "broker.pid").write_text(str(self.proc.pid))
         try:
@@ -379,9 +392,7 @@ class LocalBroker:
         return self
 
     def _format(self, props: Path) -> None:
-        cmd = self._java(
-            "kafka.tools.StorageTool", "format", "-t", _new_cluster_id(), "-c", str(props), "--ignore-formatted"
-        )
+        cmd = self._java("kafka.tools.StorageTool", "format", "-t", _new_cluster_id(), "-c", str(props), "--ignore-formatted")
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
         with open(self.log_dir / "kafka-format.log", "a") as f:
             f.write(proc.stdout + proc.stderr)
@@ -412,7 +423,9 @@ class LocalBroker:
             if not port_free(ports.plaintext):
                 try:
                     admin = KafkaAdminClient(
-                        bootstrap_servers=self.bootstrap, request_timeout_ms=5000, bootstrap_timeout_ms=5000,
+                        bootstrap_servers=self.bootstrap,
+                        request_timeout_ms=5000,
+                        bootstrap_timeout_ms=5000,
                         client_id="acme-broker-probe",
                     )
                     try:

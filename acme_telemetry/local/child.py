@@ -84,9 +84,14 @@ class ProducerRole(Role):
         start = config.get("start")
         state_dir = config.get("state_dir")
         self.producer = LocalProducer(
-            self.settings, events=config.get("events"), rate=config.get("rate"), seed=config.get("seed", 42),
-            start=parse_utc(start) if start else None, concurrent_viewers=config.get("concurrent_viewers"),
-            topic=config["topic"], client=config.get("client", "confluent-kafka"),
+            self.settings,
+            events=config.get("events"),
+            rate=config.get("rate"),
+            seed=config.get("seed", 42),
+            start=parse_utc(start) if start else None,
+            concurrent_viewers=config.get("concurrent_viewers"),
+            topic=config["topic"],
+            client=config.get("client", "confluent-kafka"),
             incidents=tuple(Incident(**i) for i in config.get("incidents") or ()),
             state_file=Path(state_dir) / "producer.json" if state_dir else None,
         )
@@ -97,9 +102,18 @@ class ProducerRole(Role):
 
     def stats(self) -> dict[str, Any]:
         s = self.producer.stats
-        return {"produced": s.produced, "sent": s.sent, "failed": s.failed, "done": s.done,
-                "end_offsets": dict(s.end_offsets), "last_error": s.last_error, "held": not self.producer.go.is_set(),
-                "first_ts_ms": s.first_ts_ms, "last_ts_ms": s.last_ts_ms, "wall_clock": self.producer.wall_clock}
+        return {
+            "produced": s.produced,
+            "sent": s.sent,
+            "failed": s.failed,
+            "done": s.done,
+            "end_offsets": dict(s.end_offsets),
+            "last_error": s.last_error,
+            "held": not self.producer.go.is_set(),
+            "first_ts_ms": s.first_ts_ms,
+            "last_ts_ms": s.last_ts_ms,
+            "wall_clock": self.producer.wall_clock,
+        }
 
     def command(self, message: dict[str, Any]) -> None:
         if message.get("cmd") == "hold":
@@ -117,11 +131,16 @@ class WriterRole(Role):
 
         start = config.get("start_offsets")
         self.writer = LakeWriter(
-            self.settings, Path(config["lake"]), buffer_interval_s=config["buffer_interval_s"],
-            buffer_size_mb=config["buffer_size_mb"], topic=config["topic"], group_id=config["group_id"],
+            self.settings,
+            Path(config["lake"]),
+            buffer_interval_s=config["buffer_interval_s"],
+            buffer_size_mb=config["buffer_size_mb"],
+            topic=config["topic"],
+            group_id=config["group_id"],
             instance_id=config.get("instance_id"),
             start_offsets={int(p): int(o) for p, o in start.items()} if start is not None else None,
-            resume=bool(config.get("resume")), assign_timeout_s=config.get("assign_timeout_s", 15.0),
+            resume=bool(config.get("resume")),
+            assign_timeout_s=config.get("assign_timeout_s", 15.0),
         )
 
     def run(self, stop: threading.Event) -> None:
@@ -133,9 +152,12 @@ class WriterRole(Role):
         # The arrival time of the oldest record the writer holds (None: it holds nothing): the
         # status line tells "buffered, waiting for the interval" from "behind" by its age.
         oldest = getattr(w, "_oldest_ms", None)
-        return {**w.stats.as_dict(), "durable_offsets": {p: o for (_, p), o in w.durable_offsets.items()},
-                "oldest_buffered_ms": oldest if isinstance(oldest, int) else None,
-                "buffer_interval_s": self.config["buffer_interval_s"]}
+        return {
+            **w.stats.as_dict(),
+            "durable_offsets": {p: o for (_, p), o in w.durable_offsets.items()},
+            "oldest_buffered_ms": oldest if isinstance(oldest, int) else None,
+            "buffer_interval_s": self.config["buffer_interval_s"],
+        }
 
     def command(self, message: dict[str, Any]) -> None:
         if message.get("cmd") == "drain":
@@ -160,11 +182,13 @@ class DashboardRole(Role):
         rolling_s = float(config.get("rolling_s") or 60.0)
         self.hub = Hub(window_seconds=window_s, heartbeat_ms=heartbeat_ms, rolling_seconds=rolling_s)
         self.server = ServerService(
-            self.hub, host=config["host"], port=int(config["port"]), static_dir=Path(config["static_dir"]),
+            self.hub,
+            host=config["host"],
+            port=int(config["port"]),
+            static_dir=Path(config["static_dir"]),
             page_config={"windowSeconds": window_s, "environment": "local"},
         )
-        self.feed = FeedService(DashboardFeed(self.settings, self.hub, topic=config["topic"], window_s=window_s,
-                                              heartbeat_ms=heartbeat_ms))
+        self.feed = FeedService(DashboardFeed(self.settings, self.hub, topic=config["topic"], window_s=window_s, heartbeat_ms=heartbeat_ms))
 
     def run(self, stop: threading.Event) -> None:
         with self.server, self.feed:
@@ -181,8 +205,7 @@ class DashboardRole(Role):
 
     def stats(self) -> dict[str, Any]:
         a = self.feed.feed.aggregator
-        return {"events": a.events, "windows": a.windows_emitted, "late": a.late, "bad": a.bad,
-                "positions": dict(self.feed.feed.positions)}
+        return {"events": a.events, "windows": a.windows_emitted, "late": a.late, "bad": a.bad, "positions": dict(self.feed.feed.positions)}
 
     def command(self, message: dict[str, Any]) -> None:
         if message.get("cmd") == "catch_up":

@@ -74,6 +74,7 @@ class KpiAggregator:
 
             def window_factory(start: datetime, end: datetime) -> Any:
                 return kpis.KpiWindow(start, end, heartbeat_ms)
+
         self.emit = emit
         self.window = timedelta(seconds=window_s)
         self.lateness = timedelta(seconds=lateness_s)
@@ -268,9 +269,13 @@ class DashboardFeed:
         # Latency, not throughput: the writer's big fetches (fetch.min.bytes 256 KB) would hold
         # each partition's records at the broker, and a window must not close before a
         # partition's records for it have arrived.
-        consumer = Consumer(confluent_consumer_config(
-            self.settings, self.group_id, **{"fetch.min.bytes": 1, "fetch.wait.max.ms": 100},
-        ))
+        consumer = Consumer(
+            confluent_consumer_config(
+                self.settings,
+                self.group_id,
+                **{"fetch.min.bytes": 1, "fetch.wait.max.ms": 100},
+            )
+        )
         try:
             deadline = time.monotonic() + 30
             parts: list[int] = []
@@ -284,8 +289,10 @@ class DashboardFeed:
             if self.from_beginning:
                 tps = [TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in parts]
             else:  # resolve the end now, before anyone produces
-                tps = [TopicPartition(self.topic, p, consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=10)[1])
-                       for p in parts]
+                tps = [
+                    TopicPartition(self.topic, p, consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=10)[1])
+                    for p in parts
+                ]
             consumer.assign(tps)
             self.aggregator.expect_partitions(parts)
             self.ready.set()
@@ -323,8 +330,11 @@ class DashboardFeed:
         # itself every partition instead of joining a group: no rebalance can leave it
         # without partitions (kafka-python can join before it has the topic's metadata).
         consumer = make_consumer(
-            self.settings, self.group_id, enable_auto_commit=False,
-            max_poll_records=2000, fetch_max_wait_ms=200,
+            self.settings,
+            self.group_id,
+            enable_auto_commit=False,
+            max_poll_records=2000,
+            fetch_max_wait_ms=200,
         )
         deadline = time.monotonic() + 30
         parts = None

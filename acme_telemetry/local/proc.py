@@ -195,8 +195,14 @@ class ChildService:
         cmd = [sys.executable, "-m", "acme_telemetry.local.child", self.role]
         log.info("starting the %s: %s", self.name, " ".join(cmd))
         self.proc = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, cwd=ROOT, env=child_env(),
-            start_new_session=True, preexec_fn=parent_death_signal(signal.SIGTERM),  # noqa: PLW1509 - main thread only
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            cwd=ROOT,
+            env=child_env(),
+            start_new_session=True,
+            preexec_fn=parent_death_signal(signal.SIGTERM),  # noqa: PLW1509 - main thread only
         )
         assert self.proc.stdout is not None
         self._reader = threading.Thread(target=self._read, args=(self.proc.stdout,), name=f"{self.role}-channel", daemon=True)

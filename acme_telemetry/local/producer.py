@@ -78,8 +78,9 @@ def write_last_ts(path: Path, last_ts_ms: int, seed: int) -> None:
     """Replace the state file atomically (a crash leaves the old or the new one, never half)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(orjson.dumps({"last_ts_ms": last_ts_ms, "seed": seed,
-                                  "last_ts": datetime.fromtimestamp(last_ts_ms / 1000, tz=UTC).isoformat()}))
+    tmp.write_bytes(
+        orjson.dumps({"last_ts_ms": last_ts_ms, "seed": seed, "last_ts": datetime.fromtimestamp(last_ts_ms / 1000, tz=UTC).isoformat()})
+    )
     os.replace(tmp, path)
 
 

@@ -93,7 +93,9 @@ def check_select(sql: str) -> None:
     import duckdb
 
     if not sql or not sql.strip() or not sql.strip().strip(";").strip():
-        raise CliError('the SQL is empty; give one SELECT statement, e.g. "SELECT COUNT(*) FROM acme_telemetry.streaming_events"', exit_code=2)
+        raise CliError(
+            'the SQL is empty; give one SELECT statement, e.g. "SELECT COUNT(*) FROM acme_telemetry.streaming_events"', exit_code=2
+        )
     try:
         statements = duckdb.extract_statements(sql)
     except duckdb.Error as exc:

@@ -85,8 +85,7 @@ BEHIND_SPAN_S = 5.0
 BEHIND_GROWTH = 1000
 
 
-def lake_state(lag: int | None, buffered: int, oldest_age_s: float | None, interval_s: float | None,
-               unread_growth: int) -> str:
+def lake_state(lag: int | None, buffered: int, oldest_age_s: float | None, interval_s: float | None, unread_growth: int) -> str:
     """What the lake writer's lag means, for the status line (see BUFFER_GRACE_S):
 
     - "lag 0": everything produced is durable;
@@ -179,9 +178,7 @@ def run(opts: RunOptions, *, console: Console | None = None, pipeline_out: list[
     try:
         with Supervisor(console=console) as sup:
             pipeline.start(sup)
-            outcome = sup.watch(
-                done=pipeline.done, tick=pipeline.tick, status=pipeline.status, status_every_s=opts.status_every_s
-            )
+            outcome = sup.watch(done=pipeline.done, tick=pipeline.tick, status=pipeline.status, status_every_s=opts.status_every_s)
             if outcome.kind == "done" and pipeline.dashboard is not None:
                 pipeline.dashboard.send({"cmd": "catch_up", "to": pipeline.produced_offsets()})
     except ServiceFailed as exc:  # a service could not start
@@ -247,16 +244,29 @@ class LocalPipeline:
         common = {"bootstrap_servers": settings.bootstrap_servers, "topic": TOPIC, "log_file": str(self.log_path)}
         if not o.no_dashboard:
             port = self._port("--port", o.port, DEFAULT_PORT, "the dashboard")
-            self.dashboard = sup.start(ChildService(
-                "dashboard", "dashboard",
-                {**common, "host": o.host, "port": port, "static_dir": str(o.static_dir), "window_s": o.window_s,
-                 "heartbeat_ms": self.sim_heartbeat_ms(), "rolling_s": o.rolling_s, "nice": NICE["dashboard"]},
-                log_dir=log_dir, start_timeout_s=45.0,
-            ))
+            self.dashboard = sup.start(
+                ChildService(
+                    "dashboard",
+                    "dashboard",
+                    {
+                        **common,
+                        "host": o.host,
+                        "port": port,
+                        "static_dir": str(o.static_dir),
+                        "window_s": o.window_s,
+                        "heartbeat_ms": self.sim_heartbeat_ms(),
+                        "rolling_s": o.rolling_s,
+                        "nice": NICE["dashboard"],
+                    },
+                    log_dir=log_dir,
+                    start_timeout_s=45.0,
+                )
+            )
             self.url = self.dashboard.ready_info.get("url")
             self.console.say(f"dashboard: {self.url}", stdout=True)
         writer_cfg: dict[str, Any] = {
-            **common, "lake": str(o.lake),
+            **common,
+            "lake": str(o.lake),
             "buffer_interval_s": o.buffer_interval_s if o.buffer_interval_s is not None else cfg.firehose.buffer_interval_s,
             "buffer_size_mb": o.buffer_size_mb if o.buffer_size_mb is not None else cfg.firehose.buffer_size_mb,
             "assign_timeout_s": o.assign_timeout_s,
@@ -272,14 +282,26 @@ class LocalPipeline:
             span = "..".join(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t / 1000)) for t in (inc.start_ms, inc.end_ms))
             self.console.say(f"incident: {inc.dimension}={inc.value} {inc.kind} {span}", stdout=True)
             log.info("incident %s", inc.describe())
-        self.producer = sup.start(ChildService(
-            "producer", "producer",
-            {**common, "events": o.events, "rate": o.rate, "seed": o.seed,
-             "start": o.start.isoformat() if o.start is not None else None,
-             "concurrent_viewers": o.concurrent_viewers, "client": o.client, "nice": NICE["producer"],
-             "incidents": [i.describe() for i in o.incidents], "state_dir": str(o.state_dir)},
-            log_dir=log_dir, finishes=o.events is not None,
-        ))
+        self.producer = sup.start(
+            ChildService(
+                "producer",
+                "producer",
+                {
+                    **common,
+                    "events": o.events,
+                    "rate": o.rate,
+                    "seed": o.seed,
+                    "start": o.start.isoformat() if o.start is not None else None,
+                    "concurrent_viewers": o.concurrent_viewers,
+                    "client": o.client,
+                    "nice": NICE["producer"],
+                    "incidents": [i.describe() for i in o.incidents],
+                    "state_dir": str(o.state_dir),
+                },
+                log_dir=log_dir,
+                finishes=o.events is not None,
+            )
+        )
         self.started_at = time.monotonic()
         self._progress_at = self.started_at
 
@@ -295,8 +317,11 @@ class LocalPipeline:
 
         if flag in self.opts.explicit or port != default:
             if not port_free(port, self.opts.host):
-                raise CliError(f"{flag} {port}: port {port} on {self.opts.host} is in use; choose another port, "
-                               f"or leave {flag} out to take the next free one from {default}", exit_code=1)
+                raise CliError(
+                    f"{flag} {port}: port {port} on {self.opts.host} is in use; choose another port, "
+                    f"or leave {flag} out to take the next free one from {default}",
+                    exit_code=1,
+                )
             return port
         chosen = pick_port(port)
         if chosen != port:
@@ -313,10 +338,15 @@ class LocalPipeline:
 
             strict = "--kafka-port" in o.explicit or o.kafka_port != DEFAULT_KAFKA_PORT
             self.console.say(f"starting Kafka {cfg.local_kafka_release} (KRaft) ...")
-            broker = self.broker = sup.start(LocalBroker(
-                o.state_dir, port=o.kafka_port, release=cfg.local_kafka_release, num_partitions=cfg.topic.partitions,
-                strict_port=strict,
-            ))
+            broker = self.broker = sup.start(
+                LocalBroker(
+                    o.state_dir,
+                    port=o.kafka_port,
+                    release=cfg.local_kafka_release,
+                    num_partitions=cfg.topic.partitions,
+                    strict_port=strict,
+                )
+            )
             assert broker.ports is not None
             if broker.ports.plaintext != o.kafka_port:
                 self.console.say(f"warning: port {o.kafka_port} is in use; Kafka takes port {broker.ports.plaintext}")
@@ -328,8 +358,10 @@ class LocalPipeline:
         except Exception as exc:  # noqa: BLE001 - any client error here means Kafka is not usable
             raise CliError(f"cannot reach Kafka at {settings.bootstrap_servers}: {exc!r}") from None
         log.info("topic %s %s", TOPIC, "created" if created else "exists")
-        self.console.say(f"Kafka at {settings.bootstrap_servers}, topic {TOPIC} ({cfg.topic.partitions} partitions, "
-                         f"{cfg.topic.retention_hours} h retention)")
+        self.console.say(
+            f"Kafka at {settings.bootstrap_servers}, topic {TOPIC} ({cfg.topic.partitions} partitions, "
+            f"{cfg.topic.retention_hours} h retention)"
+        )
         return settings
 
     # --- what the loop asks --------------------------------------------------------------
@@ -377,7 +409,13 @@ class LocalPipeline:
         if progress != self._progress:
             self._progress, self._progress_at = progress, now
         deadline = self.deadline_s()
-        if deadline is not None and self.opts.duration_s is None and self.started_at is not None and now - self.started_at > deadline and not self.all_durable():
+        if (
+            deadline is not None
+            and self.opts.duration_s is None
+            and self.started_at is not None
+            and now - self.started_at > deadline
+            and not self.all_durable()
+        ):
             self.deadline_error = (
                 f"--events {self.opts.events:,}: only {self.lake_events():,} events reached the lake within {deadline:.0f} s"
                 f" ({self.stall_cause() or 'still moving, too slowly'})"
@@ -472,8 +510,9 @@ class LocalPipeline:
             self._unread = [(t, u) for t, u in self._unread if now - t <= BEHIND_SPAN_S] + [(now, unread)]
             t0, u0 = self._unread[0]
             growth = unread - u0 if now - t0 >= BEHIND_SPAN_S / 2 else 0
-        return lake_state(lag if isinstance(lag, int) else None, buffered, age,
-                          float(interval) if isinstance(interval, (int, float)) else None, growth)
+        return lake_state(
+            lag if isinstance(lag, int) else None, buffered, age, float(interval) if isinstance(interval, (int, float)) else None, growth
+        )
 
     # --- the end -------------------------------------------------------------------------
 
@@ -485,8 +524,10 @@ class LocalPipeline:
             return 0
         interrupted = self.opts.events is not None and not self.all_durable()
         if interrupted:
-            self.console.say(f"interrupted: {self.lake_events():,} of {self.opts.events:,} events are in the lake "
-                             "(this run's group stops here; a later run does not write the rest)")
+            self.console.say(
+                f"interrupted: {self.lake_events():,} of {self.opts.events:,} events are in the lake "
+                "(this run's group stops here; a later run does not write the rest)"
+            )
         if outcome.reason == OUTPUT_CLOSED:
             return 128 + signal.SIGPIPE  # as a shell reports a writer whose pipe closed
         if outcome.signum == signal.SIGHUP:

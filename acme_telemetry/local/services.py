@@ -95,8 +95,8 @@ class FeedService(ThreadService):
         thread = self._thread
         if ends and exc is None and thread is not None and thread.is_alive():
             deadline = time.monotonic() + self.catch_up_s
-            while time.monotonic() < deadline and self.error is None and any(
-                self.feed.positions.get(p, 0) < end for p, end in ends.items()
+            while (
+                time.monotonic() < deadline and self.error is None and any(self.feed.positions.get(p, 0) < end for p, end in ends.items())
             ):
                 time.sleep(0.1)
         super().__exit__(exc_type, exc, tb)

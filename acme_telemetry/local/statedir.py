@@ -56,14 +56,11 @@ class StateLock:
             info = holder(self.state_dir)
             who = f"pid {info.get('pid', '?')}, started {info.get('started', '?')}"
             raise StateFolderBusy(
-                f"another run is using this state folder {self.state_dir} ({who}); "
-                "stop it first, or give this run its own --state-dir",
+                f"another run is using this state folder {self.state_dir} ({who}); stop it first, or give this run its own --state-dir",
                 exit_code=1,
             ) from None
         self._fh = fh
-        (self.state_dir / "run.json").write_text(
-            json.dumps({"pid": os.getpid(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
-        )
+        (self.state_dir / "run.json").write_text(json.dumps({"pid": os.getpid(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}))
         log.info("state folder %s is this run's (pid %d)", self.state_dir, os.getpid())
         return self
 

@@ -315,7 +315,13 @@ class LakeWriter:
             reason = reason or lake.ERR_SCHEMA  # fast_check is stricter than check_record nowhere; be safe
             detail = detail or "rejected by the schema check"
             err = lake.error_line(
-                value, reason, detail, arrival_ms, topic=topic, partition=partition, offset=offset,
+                value,
+                reason,
+                detail,
+                arrival_ms,
+                topic=topic,
+                partition=partition,
+                offset=offset,
                 key=(key or b"").decode("utf-8", "replace")[:200],
             )
             self._errors.setdefault(reason, []).append(err)
@@ -347,11 +353,7 @@ class LakeWriter:
     def _due(self) -> bool:
         if self._started is None:
             return False
-        return (
-            self._size >= self.buffer_bytes
-            or time.monotonic() - self._started >= self.buffer_interval_s
-            or self._drained()
-        )
+        return self._size >= self.buffer_bytes or time.monotonic() - self._started >= self.buffer_interval_s or self._drained()
 
     # --- flush: objects first, offsets after -------------------------------------------
 
@@ -360,8 +362,17 @@ class LakeWriter:
         with self._lock:
             if not self._offsets:
                 return None
-            batch = _Batch(self._lines, self._ids, self._size, self._oldest_ms, self._errors,
-                           self._errors_oldest_ms, self._n_errors, self._offsets, seq=self._next_seq)
+            batch = _Batch(
+                self._lines,
+                self._ids,
+                self._size,
+                self._oldest_ms,
+                self._errors,
+                self._errors_oldest_ms,
+                self._n_errors,
+                self._offsets,
+                seq=self._next_seq,
+            )
             self._next_seq += 1
             self._reset_buffer()
             return batch
@@ -499,7 +510,10 @@ class LakeWriter:
             s.distinct_events = len(self.event_ids)
         log.info(
             "flushed %d events, %d errors in %d object(s) in %.0f ms; offsets %s",
-            len(b.lines), b.n_errors, len(written_objects) + len(b.errors), (time.monotonic() - t0) * 1000,
+            len(b.lines),
+            b.n_errors,
+            len(written_objects) + len(b.errors),
+            (time.monotonic() - t0) * 1000,
             {f"{t}/{p}": o for (t, p), o in sorted(b.offsets.items())},
         )
         if self.on_flush:
@@ -642,10 +656,7 @@ class LakeWriter:
             return f"Kafka at {self.settings.bootstrap_servers} does not answer ({exc!r})"
         if tmd is None or tmd.error is not None:
             return f"topic {self.topic} does not exist on {self.settings.bootstrap_servers} ({tmd.error.str() if tmd else 'no metadata'})"
-        return (
-            f"group {self.group_id} gives all {len(tmd.partitions)} partitions to other members "
-            "(another writer in the same group?)"
-        )
+        return f"group {self.group_id} gives all {len(tmd.partitions)} partitions to other members (another writer in the same group?)"
 
     def _update_lag(self) -> None:
         from confluent_kafka import TopicPartition
@@ -736,21 +747,33 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--buffer-size-mb", type=float, default=cfg.firehose.buffer_size_mb, metavar="MB")
     p.add_argument("--topic", default=TOPIC)
     p.add_argument("--group", default=GROUP_ID)
-    p.add_argument("--assign-timeout", type=float, default=ASSIGN_TIMEOUT_S, metavar="S",
-                   help="fail after twice this long without partitions (one rejoin in between)")
+    p.add_argument(
+        "--assign-timeout",
+        type=float,
+        default=ASSIGN_TIMEOUT_S,
+        metavar="S",
+        help="fail after twice this long without partitions (one rejoin in between)",
+    )
     p.add_argument("--log-file", type=Path)
     args = p.parse_args(argv)
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        filename=args.log_file, force=True,
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        filename=args.log_file,
+        force=True,
     )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     writer = LakeWriter(
-        KafkaSettings.local(args.bootstrap_servers), args.lake,
-        buffer_interval_s=args.buffer_interval, buffer_size_mb=args.buffer_size_mb, topic=args.topic,
-        group_id=args.group, instance_id=f"{args.group}-1", assign_timeout_s=args.assign_timeout,
+        KafkaSettings.local(args.bootstrap_servers),
+        args.lake,
+        buffer_interval_s=args.buffer_interval,
+        buffer_size_mb=args.buffer_size_mb,
+        topic=args.topic,
+        group_id=args.group,
+        instance_id=f"{args.group}-1",
+        assign_timeout_s=args.assign_timeout,
     )
     try:
         stats = writer.run(stop)

@@ -106,8 +106,12 @@ class ReorderBuffer:
         lo, hi = self.low.event["seq"], self.high.event["seq"]
         if self.pending_high:
             first = min(self.pending_high)
-            out.append(f"session {session_id}: seq {hi + 1}..{first - 1} never arrived; {len(self.pending_high)} events after the gap unchecked")
+            out.append(
+                f"session {session_id}: seq {hi + 1}..{first - 1} never arrived; {len(self.pending_high)} events after the gap unchecked"
+            )
         if self.pending_low:
             first = max(self.pending_low)
-            out.append(f"session {session_id}: seq {first + 1}..{lo - 1} never arrived; {len(self.pending_low)} events before the gap unchecked")
+            out.append(
+                f"session {session_id}: seq {first + 1}..{lo - 1} never arrived; {len(self.pending_low)} events before the gap unchecked"
+            )
         return out

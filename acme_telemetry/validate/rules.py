@@ -80,7 +80,9 @@ class Rule:
 RULES: list[Rule] = []  # THE table, in check order within each scope
 
 
-def _register(name: str, scope: Scope, *, gate: bool = False, unless: str | None = None) -> Callable[[Callable[..., Messages]], Callable[..., Messages]]:
+def _register(
+    name: str, scope: Scope, *, gate: bool = False, unless: str | None = None
+) -> Callable[[Callable[..., Messages]], Callable[..., Messages]]:
     def deco(fn: Callable[..., Messages]) -> Callable[..., Messages]:
         RULES.append(Rule(name, scope, " ".join((fn.__doc__ or "").split()), fn, gate, unless))
         return fn
@@ -109,8 +111,21 @@ _ENUMS = {
 }
 _ENUM_ITEMS = tuple(_ENUMS.items())
 SESSION_FIXED = (
-    "customer_id", "device_id", "device_type", "device_os", "app_version", "title_id", "title_type",
-    "title_duration_seconds", "ip_address", "isp", "connection_type", "country", "state", "city", "cdn",
+    "customer_id",
+    "device_id",
+    "device_type",
+    "device_os",
+    "app_version",
+    "title_id",
+    "title_type",
+    "title_duration_seconds",
+    "ip_address",
+    "isp",
+    "connection_type",
+    "country",
+    "state",
+    "city",
+    "cdn",
 )
 # cumulative counters; the counter and interval rules index them (0..3) in this order
 COUNTERS = ("buffering_events", "buffering_duration_seconds", "error_count", "watch_duration_seconds")
@@ -307,8 +322,15 @@ def range_(e: Event) -> Messages:
     """No negative counter, seq or interval; a positive title duration and bandwidth; the
     position within the title."""
     dur, pos = e["title_duration_seconds"], e["position_seconds"]
-    if (dur <= 0 or not 0 <= pos <= dur or e["bandwidth_mbps"] <= 0 or e["seq"] < 0 or min(_COUNTERS_OF(e)) < 0
-            or e["played_ms"] < 0 or e["stalled_ms"] < 0):
+    if (
+        dur <= 0
+        or not 0 <= pos <= dur
+        or e["bandwidth_mbps"] <= 0
+        or e["seq"] < 0
+        or min(_COUNTERS_OF(e)) < 0
+        or e["played_ms"] < 0
+        or e["stalled_ms"] < 0
+    ):
         return (
             f"out of range: title_duration_seconds={dur} position_seconds={pos} bandwidth_mbps={e['bandwidth_mbps']} "
             f"seq={e['seq']} played_ms={e['played_ms']} stalled_ms={e['stalled_ms']} (or a negative counter)"
@@ -375,7 +397,11 @@ def video_started(e: Event) -> Messages:
 
 # ----------------------------------------------------------------------------- per session (order)
 _declare("seq", "session", "seq goes +1 per event: a gap, an event out of order in a plain file, or one that never arrived in a lake.")
-_declare("duplicate", "session", "An event_id seen twice: in a plain file always; in a lake folder only when the copies differ (exact ones are tolerated, at-least-once).")
+_declare(
+    "duplicate",
+    "session",
+    "An event_id seen twice: in a plain file always; in a lake folder only when the copies differ (exact ones are tolerated, at-least-once).",
+)
 
 
 # ----------------------------------------------------------------------------- per session (pairs)

@@ -135,4 +135,3 @@ class Validator:
             for message in buf.gaps(sid):
                 self._v("(end of input)", 0, "seq", message)
         return self.report
-

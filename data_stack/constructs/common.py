@@ -15,12 +15,23 @@ from constructs import Construct
 from data_stack.constructs.python_function import PythonFunction
 
 _RETENTION = [
-    (1, logs.RetentionDays.ONE_DAY), (3, logs.RetentionDays.THREE_DAYS), (5, logs.RetentionDays.FIVE_DAYS),
-    (7, logs.RetentionDays.ONE_WEEK), (14, logs.RetentionDays.TWO_WEEKS), (30, logs.RetentionDays.ONE_MONTH),
-    (60, logs.RetentionDays.TWO_MONTHS), (90, logs.RetentionDays.THREE_MONTHS), (120, logs.RetentionDays.FOUR_MONTHS),
-    (150, logs.RetentionDays.FIVE_MONTHS), (180, logs.RetentionDays.SIX_MONTHS), (365, logs.RetentionDays.ONE_YEAR),
-    (400, logs.RetentionDays.THIRTEEN_MONTHS), (545, logs.RetentionDays.EIGHTEEN_MONTHS),
-    (731, logs.RetentionDays.TWO_YEARS), (1827, logs.RetentionDays.FIVE_YEARS), (3653, logs.RetentionDays.TEN_YEARS),
+    (1, logs.RetentionDays.ONE_DAY),
+    (3, logs.RetentionDays.THREE_DAYS),
+    (5, logs.RetentionDays.FIVE_DAYS),
+    (7, logs.RetentionDays.ONE_WEEK),
+    (14, logs.RetentionDays.TWO_WEEKS),
+    (30, logs.RetentionDays.ONE_MONTH),
+    (60, logs.RetentionDays.TWO_MONTHS),
+    (90, logs.RetentionDays.THREE_MONTHS),
+    (120, logs.RetentionDays.FOUR_MONTHS),
+    (150, logs.RetentionDays.FIVE_MONTHS),
+    (180, logs.RetentionDays.SIX_MONTHS),
+    (365, logs.RetentionDays.ONE_YEAR),
+    (400, logs.RetentionDays.THIRTEEN_MONTHS),
+    (545, logs.RetentionDays.EIGHTEEN_MONTHS),
+    (731, logs.RetentionDays.TWO_YEARS),
+    (1827, logs.RetentionDays.FIVE_YEARS),
+    (3653, logs.RetentionDays.TEN_YEARS),
 ]
 
 
@@ -65,13 +76,26 @@ def alarm_topic_arn(stack: cdk.Stack, name: str) -> str:
     return stack.format_arn(service="sns", resource=name, arn_format=cdk.ArnFormat.NO_RESOURCE_NAME)
 
 
-def alarm_on_any(scope: Construct, cid: str, *, name: str, description: str, metric: cloudwatch.IMetric,
-                 topic: sns.ITopic | None = None, threshold: float = 1) -> cloudwatch.Alarm:
+def alarm_on_any(
+    scope: Construct,
+    cid: str,
+    *,
+    name: str,
+    description: str,
+    metric: cloudwatch.IMetric,
+    topic: sns.ITopic | None = None,
+    threshold: float = 1,
+) -> cloudwatch.Alarm:
     """An alarm that fires as soon as `metric` reaches `threshold` in one period, and
     notifies `topic` (the alarm topic) when it fires and when it recovers."""
     alarm = cloudwatch.Alarm(
-        scope, cid, alarm_name=name, alarm_description=description, metric=metric,
-        threshold=threshold, evaluation_periods=1,
+        scope,
+        cid,
+        alarm_name=name,
+        alarm_description=description,
+        metric=metric,
+        threshold=threshold,
+        evaluation_periods=1,
         comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
     )
@@ -81,12 +105,21 @@ def alarm_on_any(scope: Construct, cid: str, *, name: str, description: str, met
     return alarm
 
 
-def prefixed_function(scope: Construct, cid: str, name: str, description: str, *, name_prefix: str,
-                      log_retention_days: int, architecture: str, **props: Any) -> PythonFunction:
+def prefixed_function(
+    scope: Construct, cid: str, name: str, description: str, *, name_prefix: str, log_retention_days: int, architecture: str, **props: Any
+) -> PythonFunction:
     """lambdas/<name> deployed as <prefix>-<name> ('_' -> '-') with its own log group
     /aws/lambda/<prefix>-<name>; 256 MB unless `props` say otherwise."""
     dashed = name.replace("_", "-")
     group = log_group(scope, f"{cid}Logs", log_retention_days, name=f"/aws/lambda/{name_prefix}-{dashed}")
     props.setdefault("memory_size", 256)
-    return PythonFunction(scope, cid, name=name, function_name=f"{name_prefix}-{dashed}", description=description,
-                          log_group=group, architecture=architecture, **props)
+    return PythonFunction(
+        scope,
+        cid,
+        name=name,
+        function_name=f"{name_prefix}-{dashed}",
+        description=description,
+        log_group=group,
+        architecture=architecture,
+        **props,
+    )

@@ -84,8 +84,9 @@ class DashboardSite(Construct):
             removal_policy=removal_policy,
             auto_delete_objects=auto_delete,
         )
-        acknowledge(self.log_bucket, "AwsSolutions-S1",
-             "This is the access-log bucket of the dashboard site; logging it into itself would loop.")
+        acknowledge(
+            self.log_bucket, "AwsSolutions-S1", "This is the access-log bucket of the dashboard site; logging it into itself would loop."
+        )
 
         self.bucket = s3.Bucket(
             self,
@@ -110,9 +111,7 @@ class DashboardSite(Construct):
                     content_security_policy=CONTENT_SECURITY_POLICY, override=True
                 ),
                 content_type_options=cloudfront.ResponseHeadersContentTypeOptions(override=True),
-                frame_options=cloudfront.ResponseHeadersFrameOptions(
-                    frame_option=cloudfront.HeadersFrameOption.DENY, override=True
-                ),
+                frame_options=cloudfront.ResponseHeadersFrameOptions(frame_option=cloudfront.HeadersFrameOption.DENY, override=True),
                 referrer_policy=cloudfront.ResponseHeadersReferrerPolicy(
                     referrer_policy=cloudfront.HeadersReferrerPolicy.NO_REFERRER, override=True
                 ),
@@ -142,12 +141,21 @@ class DashboardSite(Construct):
             log_bucket=self.log_bucket,
             log_file_prefix="cloudfront/",
         )
-        acknowledge(self.distribution, "AwsSolutions-CFR1",
-             "The dashboard shows aggregate, PII-free KPIs to operators who may travel; no country needs blocking.")
-        acknowledge(self.distribution, "AwsSolutions-CFR2",
-             "Static page of a demo dashboard behind CloudFront's built-in Shield Standard; the data path (WebSocket) has its own authorizer. WAF's fixed monthly cost is not justified here.")
-        acknowledge(self.distribution, "AwsSolutions-CFR4",
-             "The distribution uses the default *.cloudfront.net certificate, for which CloudFront fixes the viewer policy (TLSv1); with a custom domain and certificate, set minimum_protocol_version TLS_V1_2_2021 (CDK warns that it has no effect without one, so it is not set here).")
+        acknowledge(
+            self.distribution,
+            "AwsSolutions-CFR1",
+            "The dashboard shows aggregate, PII-free KPIs to operators who may travel; no country needs blocking.",
+        )
+        acknowledge(
+            self.distribution,
+            "AwsSolutions-CFR2",
+            "Static page of a demo dashboard behind CloudFront's built-in Shield Standard; the data path (WebSocket) has its own authorizer. WAF's fixed monthly cost is not justified here.",
+        )
+        acknowledge(
+            self.distribution,
+            "AwsSolutions-CFR4",
+            "The distribution uses the default *.cloudfront.net certificate, for which CloudFront fixes the viewer policy (TLSv1); with a custom domain and certificate, set minimum_protocol_version TLS_V1_2_2021 (CDK warns that it has no effect without one, so it is not set here).",
+        )
 
         self.config = {"websocketUrl": websocket_url, "windowSeconds": window_seconds, "environment": environment}
         self.deployment = s3deploy.BucketDeployment(
@@ -166,28 +174,47 @@ class DashboardSite(Construct):
         self._acknowledge_deployment_handler()
 
         self.url = f"https://{self.distribution.distribution_domain_name}/"
-        cdk.CfnOutput(self, "DashboardUrl", value=self.url,
-                      description="The dashboard page; append #token=<the DashboardToken secret> (see docs/protocol.md)")
+        cdk.CfnOutput(
+            self,
+            "DashboardUrl",
+            value=self.url,
+            description="The dashboard page; append #token=<the DashboardToken secret> (see docs/protocol.md)",
+        )
 
     def _acknowledge_deployment_handler(self) -> None:
         """cdk-nag findings on CDK's own BucketDeployment handler (a singleton per stack)."""
         role = self.deployment.handler_role
         handler = role.node.scope
-        acknowledge(handler, "AwsSolutions-L1",  # type: ignore[arg-type]
-                    "CDK's BucketDeployment handler: its runtime is pinned by aws-cdk-lib and moves with CDK upgrades, not set by us.")
-        acknowledge(role, "AwsSolutions-IAM4",
-                    "CDK's BucketDeployment handler writes its own CloudWatch logs; this is the managed policy CDK attaches for that.",
-                    policy=iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AWSLambdaBasicExecutionRole"))
+        acknowledge(
+            handler,
+            "AwsSolutions-L1",  # type: ignore[arg-type]
+            "CDK's BucketDeployment handler: its runtime is pinned by aws-cdk-lib and moves with CDK upgrades, not set by us.",
+        )
+        acknowledge(
+            role,
+            "AwsSolutions-IAM4",
+            "CDK's BucketDeployment handler writes its own CloudWatch logs; this is the managed policy CDK attaches for that.",
+            policy=iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AWSLambdaBasicExecutionRole"),
+        )
         policy = role.node.find_child("DefaultPolicy")
-        why = ("CDK's BucketDeployment handler syncs the page from the CDK asset bucket into this site bucket "
-               "(object keys are unknown at synth) and invalidates this distribution (CloudFront has no "
-               "resource-level permission for CreateInvalidation on the handler's generated policy).")
+        why = (
+            "CDK's BucketDeployment handler syncs the page from the CDK asset bucket into this site bucket "
+            "(object keys are unknown at synth) and invalidates this distribution (CloudFront has no "
+            "resource-level permission for CreateInvalidation on the handler's generated policy)."
+        )
         # The page's asset (Source.asset binds an s3_assets.Asset named Asset1 under the
         # deployment): its bucket is the bootstrap asset bucket, whatever its name.
         page_asset = self.deployment.node.find_child("Asset1")
-        acknowledge(policy, "AwsSolutions-IAM5", why,
-                    action=("s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:DeleteObject*", "s3:Abort*"))
-        acknowledge(policy, "AwsSolutions-IAM5", why, resource=[
-            self.bucket.arn_for_objects("*"), "*",
-            page_asset.bucket.arn_for_objects("*"),  # type: ignore[attr-defined]
-        ])
+        acknowledge(
+            policy, "AwsSolutions-IAM5", why, action=("s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:DeleteObject*", "s3:Abort*")
+        )
+        acknowledge(
+            policy,
+            "AwsSolutions-IAM5",
+            why,
+            resource=[
+                self.bucket.arn_for_objects("*"),
+                "*",
+                page_asset.bucket.arn_for_objects("*"),  # type: ignore[attr-defined]
+            ],
+        )

@@ -45,7 +45,8 @@ class FirehoseMskToS3(Construct):
         super().__init__(scope, id)
         stack = cdk.Stack.of(self)
         self.role = iam.Role(
-            self, "FirehoseRole",
+            self,
+            "FirehoseRole",
             assumed_by=iam.ServicePrincipal("firehose.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": stack.account}}),
             description="Firehose: read the telemetry topic, write the lake",
         )
@@ -55,24 +56,36 @@ class FirehoseMskToS3(Construct):
         self.policy = iam.Policy(self, "FirehosePolicy", roles=[self.role])
         self.policy.add_statements(
             iam.PolicyStatement(
-                actions=["s3:AbortMultipartUpload", "s3:GetBucketLocation", "s3:GetObject", "s3:ListBucket",
-                         "s3:ListBucketMultipartUploads", "s3:PutObject"],
+                actions=[
+                    "s3:AbortMultipartUpload",
+                    "s3:GetBucketLocation",
+                    "s3:GetObject",
+                    "s3:ListBucket",
+                    "s3:ListBucketMultipartUploads",
+                    "s3:PutObject",
+                ],
                 resources=[bucket.bucket_arn, bucket.arn_for_objects("*")],
             ),
             iam.PolicyStatement(
                 actions=["logs:PutLogEvents"],
                 # The log stream's own ARN. (log_group_arn is a token ending in ':*', so
                 # string surgery on it does nothing: build the ARN from its parts.)
-                resources=[stack.format_arn(
-                    service="logs", resource="log-group",
-                    resource_name=f"{self.log_group.log_group_name}:log-stream:{log_stream.log_stream_name}",
-                    arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
-                )],
+                resources=[
+                    stack.format_arn(
+                        service="logs",
+                        resource="log-group",
+                        resource_name=f"{self.log_group.log_group_name}:log-stream:{log_stream.log_stream_name}",
+                        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                ],
             ),
         )
-        acknowledge(self.policy, "AwsSolutions-IAM5",
-                    "Firehose writes new objects under time-based prefixes it chooses, so it needs objects in the data bucket (only that bucket).",
-                    resource=bucket.arn_for_objects("*"))
+        acknowledge(
+            self.policy,
+            "AwsSolutions-IAM5",
+            "Firehose writes new objects under time-based prefixes it chooses, so it needs objects in the data bucket (only that bucket).",
+            resource=bucket.arn_for_objects("*"),
+        )
 
         self.delivery_stream = firehose.CfnDeliveryStream(
             self,
@@ -107,5 +120,8 @@ class FirehoseMskToS3(Construct):
             ),
         )
         self.delivery_stream.node.add_dependency(self.policy)
-        acknowledge(self.delivery_stream, "AwsSolutions-KDF1",
-                    "Server-side encryption of a delivery stream applies to DirectPut only; with MSKAsSource the data is encrypted in transit (TLS), at rest in MSK, and in S3 (SSE-S3).")
+        acknowledge(
+            self.delivery_stream,
+            "AwsSolutions-KDF1",
+            "Server-side encryption of a delivery stream applies to DirectPut only; with MSKAsSource the data is encrypted in transit (TLS), at rest in MSK, and in S3 (SSE-S3).",
+        )

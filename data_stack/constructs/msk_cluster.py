@@ -96,8 +96,12 @@ class ClusterAccess:
         The ENI actions come with the function's VPC execution policy."""
         return [
             iam.PolicyStatement(
-                actions=["kafka:DescribeClusterV2", "kafka:GetBootstrapBrokers",
-                         "kafka-cluster:Connect", "kafka-cluster:DescribeClusterDynamicConfiguration"],
+                actions=[
+                    "kafka:DescribeClusterV2",
+                    "kafka:GetBootstrapBrokers",
+                    "kafka-cluster:Connect",
+                    "kafka-cluster:DescribeClusterDynamicConfiguration",
+                ],
                 resources=[self.cluster_arn],
             ),
             iam.PolicyStatement(actions=["kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"], resources=[self.topic_arn]),
@@ -128,19 +132,25 @@ class ClusterAccess:
         """Read the topic as consumer group `group`, as a Lambda MSK event source mapping
         does (with the EC2 Describe* calls it makes on '*', acknowledged)."""
         policy = _policy_of(grantee, _grant(grantee, self.consume_statements(group)))
-        acknowledge(policy, "AwsSolutions-IAM5",
-                    "Only ec2:DescribeVpcs/DescribeSecurityGroups/DescribeSubnets, which the MSK event source mapping needs "
-                    "(AWSLambdaMSKExecutionRole) and which do not support resource-level permissions; every Kafka action is scoped.",
-                    resource="*")
+        acknowledge(
+            policy,
+            "AwsSolutions-IAM5",
+            "Only ec2:DescribeVpcs/DescribeSecurityGroups/DescribeSubnets, which the MSK event source mapping needs "
+            "(AWSLambdaMSKExecutionRole) and which do not support resource-level permissions; every Kafka action is scoped.",
+            resource="*",
+        )
         return policy
 
     def grant_delivery_stream_read(self, grantee: Grantee) -> IConstruct:
         """Read the topic as a Firehose delivery stream's MSK source (Firehose picks its
         own consumer group: DescribeGroup on this cluster's groups, acknowledged)."""
         policy = _policy_of(grantee, _grant(grantee, self.delivery_stream_read_statements()))
-        acknowledge(policy, "AwsSolutions-IAM5",
-                    "Firehose names its own consumer group; DescribeGroup is limited to groups of this one cluster.",
-                    resource=self.group_arn("*"))
+        acknowledge(
+            policy,
+            "AwsSolutions-IAM5",
+            "Firehose names its own consumer group; DescribeGroup is limited to groups of this one cluster.",
+            resource=self.group_arn("*"),
+        )
         return policy
 
 
@@ -185,19 +195,30 @@ class MskCluster(Construct, ClusterAccess):
             retain=retain_logs,
             lifecycle_rules=[s3.LifecycleRule(id="ExpireBrokerLogs", expiration=cdk.Duration.days(max(broker_log_retention_days, 1)))],
         )
-        acknowledge(self.logs_bucket, "AwsSolutions-S1", "This bucket only receives MSK broker logs from the log delivery service; access-logging a log bucket would only log the logger.")
+        acknowledge(
+            self.logs_bucket,
+            "AwsSolutions-S1",
+            "This bucket only receives MSK broker logs from the log delivery service; access-logging a log bucket would only log the logger.",
+        )
         # MSK delivers S3 broker logs through CloudWatch Logs vended delivery; declaring the
         # policy here keeps CloudFormation from overwriting the one MSK would add itself.
         delivery = iam.ServicePrincipal("delivery.logs.amazonaws.com")
-        self.logs_bucket.add_to_resource_policy(iam.PolicyStatement(
-            principals=[delivery], actions=["s3:PutObject"],
-            resources=[self.logs_bucket.arn_for_objects(f"msk-logs/AWSLogs/{stack.account}/*")],
-            conditions={"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control", "aws:SourceAccount": stack.account}},
-        ))
-        self.logs_bucket.add_to_resource_policy(iam.PolicyStatement(
-            principals=[delivery], actions=["s3:GetBucketAcl"], resources=[self.logs_bucket.bucket_arn],
-            conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
-        ))
+        self.logs_bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[delivery],
+                actions=["s3:PutObject"],
+                resources=[self.logs_bucket.arn_for_objects(f"msk-logs/AWSLogs/{stack.account}/*")],
+                conditions={"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control", "aws:SourceAccount": stack.account}},
+            )
+        )
+        self.logs_bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[delivery],
+                actions=["s3:GetBucketAcl"],
+                resources=[self.logs_bucket.bucket_arn],
+                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
+            )
+        )
 
         self.log_group = log_group(self, "MskLogGroup", broker_log_retention_days, name=f"/aws/msk/{cluster_name}")
 
@@ -257,14 +278,16 @@ class MskCluster(Construct, ClusterAccess):
             cluster_arn=self.cluster_arn,
             policy={
                 "Version": "2012-10-17",
-                "Statement": [{
-                    "Sid": "FirehoseMskSource",
-                    "Effect": "Allow",
-                    "Principal": {"Service": FIREHOSE_PRINCIPAL},
-                    "Action": list(FIREHOSE_CLUSTER_POLICY_ACTIONS),
-                    "Resource": self.cluster_arn,
-                    "Condition": {"StringEquals": {"aws:SourceAccount": stack.account}},
-                }],
+                "Statement": [
+                    {
+                        "Sid": "FirehoseMskSource",
+                        "Effect": "Allow",
+                        "Principal": {"Service": FIREHOSE_PRINCIPAL},
+                        "Action": list(FIREHOSE_CLUSTER_POLICY_ACTIONS),
+                        "Resource": self.cluster_arn,
+                        "Condition": {"StringEquals": {"aws:SourceAccount": stack.account}},
+                    }
+                ],
             },
         )
         self._bootstrap_brokers(handler_log_retention_days)
@@ -272,11 +295,16 @@ class MskCluster(Construct, ClusterAccess):
         self.cluster_arn_parameter_name = f"{parameter_prefix}/cluster-arn"
         self.bootstrap_parameter_name = f"{parameter_prefix}/bootstrap-brokers-sasl-iam"
         self.cluster_arn_parameter = ssm.StringParameter(
-            self, "ClusterArnParameter", parameter_name=self.cluster_arn_parameter_name, string_value=self.cluster_arn,
+            self,
+            "ClusterArnParameter",
+            parameter_name=self.cluster_arn_parameter_name,
+            string_value=self.cluster_arn,
             description="The MSK cluster ARN (read by the other stacks at deploy time)",
         )
         self.bootstrap_parameter = ssm.StringParameter(
-            self, "BootstrapBrokersParameter", parameter_name=self.bootstrap_parameter_name,
+            self,
+            "BootstrapBrokersParameter",
+            parameter_name=self.bootstrap_parameter_name,
             string_value=self.bootstrap_brokers,
             description="The MSK SASL/IAM bootstrap string (read by the other stacks at deploy time)",
         )
@@ -285,23 +313,33 @@ class MskCluster(Construct, ClusterAccess):
         """GetBootstrapBrokers once the cluster is ACTIVE (CloudFormation's create of
         AWS::MSK::Cluster ends there), again whenever the cluster ARN changes."""
         call = cr.AwsSdkCall(
-            service="Kafka", action="getBootstrapBrokers", parameters={"ClusterArn": self.cluster_arn},
+            service="Kafka",
+            action="getBootstrapBrokers",
+            parameters={"ClusterArn": self.cluster_arn},
             physical_resource_id=cr.PhysicalResourceId.of(self.cluster_arn),
             output_paths=["BootstrapBrokerStringSaslIam"],
         )
         self.bootstrap_lookup = cr.AwsCustomResource(
-            self, "BootstrapBrokers", on_create=call, on_update=call,
+            self,
+            "BootstrapBrokers",
+            on_create=call,
+            on_update=call,
             policy=cr.AwsCustomResourcePolicy.from_sdk_calls(resources=[self.cluster_arn]),
-            install_latest_aws_sdk=False, log_group=log_group(self, "BootstrapBrokersLogs", log_days),
+            install_latest_aws_sdk=False,
+            log_group=log_group(self, "BootstrapBrokersLogs", log_days),
         )
         self.bootstrap_brokers = self.bootstrap_lookup.get_response_field("BootstrapBrokerStringSaslIam")
         # The handler is a singleton per stack, named after CDK's fixed UUID.
         singleton = cdk.Stack.of(self).node.find_child("AWS" + cr.AwsCustomResource.PROVIDER_FUNCTION_UUID.replace("-", ""))
-        acknowledge(singleton, "AwsSolutions-IAM4",
-                    "CDK's AwsCustomResource handler writes only its own CloudWatch logs with this managed policy.",
-                    policy=iam.ManagedPolicy.from_aws_managed_policy_name(BASIC_EXECUTION_ROLE))
-        acknowledge(singleton, "AwsSolutions-L1",
-                    "CDK's AwsCustomResource handler: its Node.js runtime is pinned by aws-cdk-lib, not by us.")
+        acknowledge(
+            singleton,
+            "AwsSolutions-IAM4",
+            "CDK's AwsCustomResource handler writes only its own CloudWatch logs with this managed policy.",
+            policy=iam.ManagedPolicy.from_aws_managed_policy_name(BASIC_EXECUTION_ROLE),
+        )
+        acknowledge(
+            singleton, "AwsSolutions-L1", "CDK's AwsCustomResource handler: its Node.js runtime is pinned by aws-cdk-lib, not by us."
+        )
 
     def reference(self, scope: Construct) -> MskClusterRef:
         """This cluster as `scope`'s stack sees it: ARN and bootstrap string read from the
@@ -312,18 +350,23 @@ class MskCluster(Construct, ClusterAccess):
         key = stack.node.path
         if key not in self._refs:
             self._refs[key] = MskClusterRef(
-                stack, cluster_name=self.cluster_name, topic_name=self.topic_name,
-                cluster_arn_parameter=self.cluster_arn_parameter_name, bootstrap_parameter=self.bootstrap_parameter_name,
+                stack,
+                cluster_name=self.cluster_name,
+                topic_name=self.topic_name,
+                cluster_arn_parameter=self.cluster_arn_parameter_name,
+                bootstrap_parameter=self.bootstrap_parameter_name,
             )
         return self._refs[key]
+
 
 class MskClusterRef(ClusterAccess):
     """The cluster in a consuming stack: `cluster_arn` and `bootstrap_brokers` are that
     stack's SSM parameter values (MskCluster.reference), each declared only when used
     (an unused template parameter is a cfn-lint warning)."""
 
-    def __init__(self, scope: Construct, *, cluster_name: str, topic_name: str, cluster_arn_parameter: str,
-                 bootstrap_parameter: str) -> None:
+    def __init__(
+        self, scope: Construct, *, cluster_name: str, topic_name: str, cluster_arn_parameter: str, bootstrap_parameter: str
+    ) -> None:
         self._stack = cdk.Stack.of(scope)
         self.cluster_name, self.topic_name = cluster_name, topic_name
         self._bootstrap_parameter = bootstrap_parameter
@@ -350,6 +393,8 @@ def _grant(grantee: Grantee, statements: list[iam.PolicyStatement]) -> IConstruc
 def _policy_of(grantee: Grantee, policy: IConstruct | None) -> IConstruct:
     """The policy a grant with a wildcard went to (its acknowledgement goes there)."""
     if policy is None:
-        raise TypeError(f"{grantee!r}: this grant needs an iam.Policy or a grantee whose principal is a CDK iam.Role "
-                        "(its DefaultPolicy gets the statements and the cdk-nag acknowledgement)")
+        raise TypeError(
+            f"{grantee!r}: this grant needs an iam.Policy or a grantee whose principal is a CDK iam.Role "
+            "(its DefaultPolicy gets the statements and the cdk-nag acknowledgement)"
+        )
     return policy

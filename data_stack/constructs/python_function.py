@@ -129,10 +129,12 @@ class Arch:
 
 EM_X86_64, EM_AARCH64 = 62, 183
 ARCHITECTURES: dict[str, Arch] = {
-    "x86_64": Arch("x86_64", lambda_.Architecture.X86_64, ("manylinux2014_x86_64", "manylinux_2_28_x86_64"), EM_X86_64,
-                   kernel.TARGETS["x86_64"]),
-    "arm64": Arch("arm64", lambda_.Architecture.ARM_64, ("manylinux2014_aarch64", "manylinux_2_28_aarch64"), EM_AARCH64,
-                  kernel.TARGETS["arm64"]),
+    "x86_64": Arch(
+        "x86_64", lambda_.Architecture.X86_64, ("manylinux2014_x86_64", "manylinux_2_28_x86_64"), EM_X86_64, kernel.TARGETS["x86_64"]
+    ),
+    "arm64": Arch(
+        "arm64", lambda_.Architecture.ARM_64, ("manylinux2014_aarch64", "manylinux_2_28_aarch64"), EM_AARCH64, kernel.TARGETS["arm64"]
+    ),
 }
 # The Lambda Python runtime ships the AWS SDK; bundling it again adds ~30 MB (docs/toolchain.md).
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "python_dateutil", "six", "urllib3")
@@ -260,7 +262,9 @@ def check_native_file(path: Path, architecture: str, *, label: str, fix: str) ->
     try:
         info = read_elf(path)
     except NotElfError as exc:
-        raise BundleCheckError(f"{label} is {exc}, but the {a.name} function needs {want} (built on {host}, target {a.kernel_target}); fix: {fix}") from None
+        raise BundleCheckError(
+            f"{label} is {exc}, but the {a.name} function needs {want} (built on {host}, target {a.kernel_target}); fix: {fix}"
+        ) from None
     problems = []
     if info.elf_class != 64:
         problems.append(f"is {info.elf_class}-bit")
@@ -550,8 +554,7 @@ class PythonFunction(lambda_.Function):
     After staging, the asset folder CDK will upload is checked again (check_bundle): that
     also covers a Docker-fallback bundle and an asset folder left in cdk.out."""
 
-    def __init__(self, scope: Construct, id: str, *, name: str, architecture: str, handler: str = "handler.handler",
-                 **props: Any) -> None:
+    def __init__(self, scope: Construct, id: str, *, name: str, architecture: str, handler: str = "handler.handler", **props: Any) -> None:
         a = arch(architecture)
         props["environment"] = powertools_environment(name, props.get("environment"))
         super().__init__(

@@ -94,7 +94,11 @@ class TelemetryLake(Construct):
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
             lifecycle_rules=[s3.LifecycleRule(id="ExpireAccessLogs", expiration=cdk.Duration.days(90))],
         )
-        acknowledge(self.access_logs_bucket, "AwsSolutions-S1", "This is the server access log destination for the data and Athena results buckets; logging it into itself would loop.")
+        acknowledge(
+            self.access_logs_bucket,
+            "AwsSolutions-S1",
+            "This is the server access log destination for the data and Athena results buckets; logging it into itself would loop.",
+        )
 
         self.data_bucket = private_bucket(
             self,
@@ -108,8 +112,7 @@ class TelemetryLake(Construct):
                 s3.LifecycleRule(
                     id="MoveToIA",
                     transitions=[
-                        s3.Transition(storage_class=s3.StorageClass.INFREQUENT_ACCESS,
-                                      transition_after=cdk.Duration.days(ia_after_days)),
+                        s3.Transition(storage_class=s3.StorageClass.INFREQUENT_ACCESS, transition_after=cdk.Duration.days(ia_after_days)),
                         s3.Transition(storage_class=archive_class, transition_after=cdk.Duration.days(archive_after_days)),
                     ],
                 ),
@@ -132,9 +135,7 @@ class TelemetryLake(Construct):
             self,
             "GlueDatabase",
             catalog_id=account,
-            database_input=glue.CfnDatabase.DatabaseInputProperty(
-                name=database_name, description="ACME video streaming telemetry data"
-            ),
+            database_input=glue.CfnDatabase.DatabaseInputProperty(name=database_name, description="ACME video streaming telemetry data"),
         )
 
         # The literal name when it is fixed (the table reads as it will deploy), else the

@@ -80,50 +80,100 @@ def build(app: cdk.App, config: AppConfig, *, nag: bool = True, site_dir: Path |
 
     prefix, lambdas = config.name_prefix, config.lambdas
     alarm_topic_name = f"{prefix}-alarms"
-    network = NetworkStack(app, "AcmeNetworkStack", prefix=prefix, network=config.network,
-                           alarm_topic_name=alarm_topic_name, alarm_email=config.alarms.email,
-                           **common("AcmeNetworkStack"), description="ACME telemetry: VPC, security groups, alarm topic")
-    msk = MskStack(app, "AcmeMskStack", msk=config.msk, cluster_name=config.cluster_name, topic=config.topic,
-                   logs_bucket_base_name=config.bucket_base(config.logs_bucket_name),
-                   parameter_prefix=f"/{prefix}/msk",
-                   # Broker logs expire within days; they are not the lake's data.
-                   retain_logs=False,
-                   handler_log_retention_days=lambdas.log_retention_days,
-                   vpc=network.vpc, msk_security_group=network.msk_security_group, **common("AcmeMskStack"),
-                   description="ACME telemetry: MSK cluster, topic, Firehose access")
-    connectivity = MskConnectivityStack(app, "AcmeMskConnectivityStack", prefix=prefix, cluster=msk.cluster,
-                                        timeout_hours=config.msk.connectivity_timeout_hours,
-                                        log_retention_days=lambdas.log_retention_days, architecture=lambdas.architecture,
-                                        **common("AcmeMskConnectivityStack"),
-                                        description="ACME telemetry: MSK multi-VPC connectivity (waits up to 12 h)")
-    data_lake = DataLakeStack(app, "AcmeDataLakeStack",
-                              data_bucket_base_name=config.bucket_base(config.data_bucket_name),
-                              results_bucket_base_name=config.bucket_base(config.athena_results_bucket_name),
-                              access_logs_bucket_base_name=config.bucket_base(config.access_logs_bucket_name),
-                              database_name=config.database_name, table_name=config.glue_table,
-                              workgroup_name=config.workgroup_name, named_queries=NAMED_QUERIES,
-                              retain_data=config.retain_data, ia_after_days=config.lake_ia_after_days,
-                              archive_after_days=config.lake_archive_after_days, **common("AcmeDataLakeStack"),
-                              description="ACME telemetry: S3 lake, Glue table, Athena")
-    data_gen = DataGenStack(app, "AcmeDataGenStack", prefix=prefix, lambdas=lambdas, generator=config.generator,
-                            firehose=config.firehose, cluster=msk.cluster, data_bucket=data_lake.data_bucket,
-                            vpc=network.vpc, producer_security_group=network.producer_security_group,
-                            alarm_topic_name=alarm_topic_name, **common("AcmeDataGenStack"),
-                            description="ACME telemetry: generator, producer, Firehose to the lake")
+    network = NetworkStack(
+        app,
+        "AcmeNetworkStack",
+        prefix=prefix,
+        network=config.network,
+        alarm_topic_name=alarm_topic_name,
+        alarm_email=config.alarms.email,
+        **common("AcmeNetworkStack"),
+        description="ACME telemetry: VPC, security groups, alarm topic",
+    )
+    msk = MskStack(
+        app,
+        "AcmeMskStack",
+        msk=config.msk,
+        cluster_name=config.cluster_name,
+        topic=config.topic,
+        logs_bucket_base_name=config.bucket_base(config.logs_bucket_name),
+        parameter_prefix=f"/{prefix}/msk",
+        # Broker logs expire within days; they are not the lake's data.
+        retain_logs=False,
+        handler_log_retention_days=lambdas.log_retention_days,
+        vpc=network.vpc,
+        msk_security_group=network.msk_security_group,
+        **common("AcmeMskStack"),
+        description="ACME telemetry: MSK cluster, topic, Firehose access",
+    )
+    connectivity = MskConnectivityStack(
+        app,
+        "AcmeMskConnectivityStack",
+        prefix=prefix,
+        cluster=msk.cluster,
+        timeout_hours=config.msk.connectivity_timeout_hours,
+        log_retention_days=lambdas.log_retention_days,
+        architecture=lambdas.architecture,
+        **common("AcmeMskConnectivityStack"),
+        description="ACME telemetry: MSK multi-VPC connectivity (waits up to 12 h)",
+    )
+    data_lake = DataLakeStack(
+        app,
+        "AcmeDataLakeStack",
+        data_bucket_base_name=config.bucket_base(config.data_bucket_name),
+        results_bucket_base_name=config.bucket_base(config.athena_results_bucket_name),
+        access_logs_bucket_base_name=config.bucket_base(config.access_logs_bucket_name),
+        database_name=config.database_name,
+        table_name=config.glue_table,
+        workgroup_name=config.workgroup_name,
+        named_queries=NAMED_QUERIES,
+        retain_data=config.retain_data,
+        ia_after_days=config.lake_ia_after_days,
+        archive_after_days=config.lake_archive_after_days,
+        **common("AcmeDataLakeStack"),
+        description="ACME telemetry: S3 lake, Glue table, Athena",
+    )
+    data_gen = DataGenStack(
+        app,
+        "AcmeDataGenStack",
+        prefix=prefix,
+        lambdas=lambdas,
+        generator=config.generator,
+        firehose=config.firehose,
+        cluster=msk.cluster,
+        data_bucket=data_lake.data_bucket,
+        vpc=network.vpc,
+        producer_security_group=network.producer_security_group,
+        alarm_topic_name=alarm_topic_name,
+        **common("AcmeDataGenStack"),
+        description="ACME telemetry: generator, producer, Firehose to the lake",
+    )
     health = {
-        "metrics_namespace": METRICS_NAMESPACE, "generator_function": f"{prefix}-generator",
-        "producer_function": f"{prefix}-producer", "cluster_name": config.cluster_name,
-        "broker_count": str(config.msk.broker_count), "delivery_stream": f"{prefix}-delivery-stream",
+        "metrics_namespace": METRICS_NAMESPACE,
+        "generator_function": f"{prefix}-generator",
+        "producer_function": f"{prefix}-producer",
+        "cluster_name": config.cluster_name,
+        "broker_count": str(config.msk.broker_count),
+        "delivery_stream": f"{prefix}-delivery-stream",
         "producer_alarms": f"{prefix}-producer-failures,{prefix}-producer-errors",
     }
-    dashboard = DashboardStack(app, "AcmeDashboardStack", prefix=prefix, lambdas=lambdas, dashboard=config.dashboard,
-                               cluster=msk.cluster, vpc=network.vpc,
-                               consumer_security_group=network.consumer_security_group, site_dir=site_dir,
-                               alarm_topic_name=alarm_topic_name,
-                               manage_api_gateway_account=config.manage_api_gateway_account,
-                               heartbeat_interval_s=config.generator.heartbeat_interval_s, health=health,
-                               **common("AcmeDashboardStack"),
-                               description="ACME telemetry: WebSocket KPI feed, dashboard hosting, health dashboard")
+    dashboard = DashboardStack(
+        app,
+        "AcmeDashboardStack",
+        prefix=prefix,
+        lambdas=lambdas,
+        dashboard=config.dashboard,
+        cluster=msk.cluster,
+        vpc=network.vpc,
+        consumer_security_group=network.consumer_security_group,
+        site_dir=site_dir,
+        alarm_topic_name=alarm_topic_name,
+        manage_api_gateway_account=config.manage_api_gateway_account,
+        heartbeat_interval_s=config.generator.heartbeat_interval_s,
+        health=health,
+        **common("AcmeDashboardStack"),
+        description="ACME telemetry: WebSocket KPI feed, dashboard hosting, health dashboard",
+    )
     msk.add_stack_dependency(network)
     connectivity.add_stack_dependency(msk)
     data_gen.add_stack_dependency(msk)

@@ -89,13 +89,26 @@ class DashboardStack(cdk.Stack):
 
         # --- KPI consumer on the MSK topic ------------------------------------------------
         self.consumer_dlq = sqs.Queue(
-            self, "ConsumerFailures", queue_name=f"{prefix}-consumer-failures",
-            encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True, retention_period=cdk.Duration.days(14),
+            self,
+            "ConsumerFailures",
+            queue_name=f"{prefix}-consumer-failures",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=cdk.Duration.days(14),
         )
-        acknowledge(self.consumer_dlq, "AwsSolutions-SQS3", "This queue is itself the on-failure destination of the consumer's event source mapping.")
+        acknowledge(
+            self.consumer_dlq,
+            "AwsSolutions-SQS3",
+            "This queue is itself the on-failure destination of the consumer's event source mapping.",
+        )
         self.consumer = prefixed_function(
-            self, "ConsumerFunction", "consumer", "KPIs per batching window from the MSK topic, broadcast to WebSocket clients",
-            name_prefix=prefix, log_retention_days=lam.log_retention_days, architecture=lam.architecture,
+            self,
+            "ConsumerFunction",
+            "consumer",
+            "KPIs per batching window from the MSK topic, broadcast to WebSocket clients",
+            name_prefix=prefix,
+            log_retention_days=lam.log_retention_days,
+            architecture=lam.architecture,
             memory_size=lam.consumer_memory_mb,
             timeout=cdk.Duration.seconds(lam.consumer_timeout_s),
             vpc=vpc,
@@ -130,7 +143,8 @@ class DashboardStack(cdk.Stack):
             max_record_age=cdk.Duration.seconds(dash.consumer_max_record_age_s),
             bisect_batch_on_error=True,
             provisioned_poller_config=lambda_.ProvisionedPollerConfig(
-                minimum_pollers=dash.consumer_min_pollers, maximum_pollers=dash.consumer_max_pollers),
+                minimum_pollers=dash.consumer_min_pollers, maximum_pollers=dash.consumer_max_pollers
+            ),
         )
         # The ESM validates its role on create: make it wait for the consumer's policy.
         self.event_source_mapping.node.add_dependency(self.consumer.role)
@@ -149,32 +163,57 @@ class DashboardStack(cdk.Stack):
 
         # --- failures reach a person ------------------------------------------------------
         self.consumer_failures_alarm = alarm_on_any(
-            self, "ConsumerFailuresAlarm", name=f"{prefix}-consumer-failures",
+            self,
+            "ConsumerFailuresAlarm",
+            name=f"{prefix}-consumer-failures",
             description="KPI batches failed after every retry and landed in the consumer's on-failure queue",
             metric=self.consumer_dlq.metric_approximate_number_of_messages_visible(period=cdk.Duration.minutes(5)),
             topic=self.alarm_topic,
         )
         self.consumer_errors_alarm = alarm_on_any(
-            self, "ConsumerErrorsAlarm", name=f"{prefix}-consumer-errors",
+            self,
+            "ConsumerErrorsAlarm",
+            name=f"{prefix}-consumer-errors",
             description="The KPI consumer Lambda reported errors (its batches are being retried)",
             metric=self.consumer.metric_errors(period=cdk.Duration.minutes(5)),
             topic=self.alarm_topic,
         )
         self.health = HealthDashboard(
-            self, "Health", dashboard_name=f"{prefix}-health", consumer=self.consumer,
-            api_id=self.websocket.api.api_id, stage_name=self.stage.stage_name,
-            metrics_namespace=health["metrics_namespace"], generator_function=health["generator_function"],
-            producer_function=health["producer_function"], cluster_name=health["cluster_name"],
-            delivery_stream=health["delivery_stream"], broker_count=int(health["broker_count"]),
-            alarms=[self.consumer_failures_alarm, self.consumer_errors_alarm, *(
-                cloudwatch.Alarm.from_alarm_arn(self, f"Alarm-{name}", self.format_arn(
-                    service="cloudwatch", resource="alarm", resource_name=name, arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME))
-                for name in health["producer_alarms"].split(","))],
+            self,
+            "Health",
+            dashboard_name=f"{prefix}-health",
+            consumer=self.consumer,
+            api_id=self.websocket.api.api_id,
+            stage_name=self.stage.stage_name,
+            metrics_namespace=health["metrics_namespace"],
+            generator_function=health["generator_function"],
+            producer_function=health["producer_function"],
+            cluster_name=health["cluster_name"],
+            delivery_stream=health["delivery_stream"],
+            broker_count=int(health["broker_count"]),
+            alarms=[
+                self.consumer_failures_alarm,
+                self.consumer_errors_alarm,
+                *(
+                    cloudwatch.Alarm.from_alarm_arn(
+                        self,
+                        f"Alarm-{name}",
+                        self.format_arn(
+                            service="cloudwatch", resource="alarm", resource_name=name, arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME
+                        ),
+                    )
+                    for name in health["producer_alarms"].split(",")
+                ),
+            ],
         )
 
         cdk.CfnOutput(self, "WebSocketApiEndpoint", value=self.websocket.url)
         cdk.CfnOutput(self, "ConnectionsTableName", value=self.connections.table_name)
         cdk.CfnOutput(self, "DashboardTokenSecretArn", value=self.websocket.token_secret.secret_arn)
         cdk.CfnOutput(self, "ConsumerFailureQueueUrl", value=self.consumer_dlq.queue_url)
-        cdk.CfnOutput(self, "HealthDashboardUrl", value=self.health.url,
-                      description="CloudWatch dashboard: generator, producer, MSK, Firehose, consumer lag, WebSocket")
+        cdk.CfnOutput(
+            self,
+            "HealthDashboardUrl",
+            value=self.health.url,
+            description="CloudWatch dashboard: generator, producer, MSK, Firehose, consumer lag, WebSocket",
+        )

@@ -73,7 +73,11 @@ class DataGenStack(cdk.Stack):
             enforce_ssl=True,
             retention_period=cdk.Duration.days(14),
         )
-        acknowledge(self.dlq, "AwsSolutions-SQS3", "This queue is itself the on-failure destination (DLQ) of the generator and producer; a DLQ of a DLQ adds nothing.")
+        acknowledge(
+            self.dlq,
+            "AwsSolutions-SQS3",
+            "This queue is itself the on-failure destination (DLQ) of the generator and producer; a DLQ of a DLQ adds nothing.",
+        )
 
         def function_logs(name: str) -> logs.LogGroup:
             return log_group(self, f"{name}Logs", lam.log_retention_days, name=f"/aws/lambda/{prefix}-{name.lower()}")
@@ -139,13 +143,17 @@ class DataGenStack(cdk.Stack):
 
         # A failed produce must be seen: the DLQ receiving anything raises an alarm.
         self.failure_alarm = alarm_on_any(
-            self, "ProducerFailuresAlarm", name=f"{prefix}-producer-failures",
+            self,
+            "ProducerFailuresAlarm",
+            name=f"{prefix}-producer-failures",
             description="Generator/producer invocations failed and landed in the DLQ",
             metric=self.dlq.metric_approximate_number_of_messages_visible(period=cdk.Duration.minutes(5)),
             topic=self.alarm_topic,
         )
         self.producer_errors_alarm = alarm_on_any(
-            self, "ProducerErrorsAlarm", name=f"{prefix}-producer-errors",
+            self,
+            "ProducerErrorsAlarm",
+            name=f"{prefix}-producer-errors",
             description="The producer Lambda reported errors (records not acknowledged by Kafka)",
             metric=self.producer.metric_errors(period=cdk.Duration.minutes(5)),
             topic=self.alarm_topic,
@@ -170,14 +178,21 @@ class DataGenStack(cdk.Stack):
         msk.grant_delivery_stream_read(self.firehose.policy)
         self.delivery_stream = self.firehose.delivery_stream
 
-        acknowledge(self.generator.role.node.find_child("DefaultPolicy"), "AwsSolutions-IAM5",  # type: ignore[union-attr]
-                    "grant_invoke on the producer: ':*' covers its versions and aliases only.",
-                    resource=f"{self.producer.function_arn}:*")
+        acknowledge(
+            self.generator.role.node.find_child("DefaultPolicy"),
+            "AwsSolutions-IAM5",  # type: ignore[union-attr]
+            "grant_invoke on the producer: ':*' covers its versions and aliases only.",
+            resource=f"{self.producer.function_arn}:*",
+        )
 
         cdk.CfnOutput(self, "GeneratorFunctionArn", value=self.generator.function_arn)
         cdk.CfnOutput(self, "ProducerFunctionArn", value=self.producer.function_arn)
         cdk.CfnOutput(self, "ProducerFailureQueueUrl", value=self.dlq.queue_url)
         cdk.CfnOutput(self, "DeliveryStreamName", value=self.delivery_stream.ref)
         cdk.CfnOutput(self, "GeneratorFunctionName", value=self.generator.function_name)
-        cdk.CfnOutput(self, "GeneratorScheduleRuleName", value=self.schedule.rule_name,
-                      description="Pause: aws events disable-rule --name <this>; resume: aws events enable-rule --name <this>")
+        cdk.CfnOutput(
+            self,
+            "GeneratorScheduleRuleName",
+            value=self.schedule.rule_name,
+            description="Pause: aws events disable-rule --name <this>; resume: aws events enable-rule --name <this>",
+        )

@@ -28,17 +28,30 @@ MSK_MULTI_VPC_IAM_PORTS = (14001, 14100)
 
 
 class NetworkStack(cdk.Stack):
-    def __init__(self, scope: Construct, id: str, *, prefix: str, network: NetworkConfig, alarm_topic_name: str,
-                 alarm_email: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        prefix: str,
+        network: NetworkConfig,
+        alarm_topic_name: str,
+        alarm_email: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(scope, id, **kwargs)
 
         # Every alarm of the app notifies this topic (the other stacks build its ARN from
         # the name: no export). An email subscription when configured (-c alarmEmail=).
-        self.alarm_topic = sns.Topic(self, "AlarmTopic", topic_name=alarm_topic_name, display_name="ACME telemetry alarms",
-                                     enforce_ssl=True)
-        acknowledge(self.alarm_topic, "AwsSolutions-SNS2",
-                    "CloudWatch alarms cannot publish to a topic encrypted with the AWS-managed SNS key; alarm messages carry "
-                    "only alarm names and states, no data.")
+        self.alarm_topic = sns.Topic(
+            self, "AlarmTopic", topic_name=alarm_topic_name, display_name="ACME telemetry alarms", enforce_ssl=True
+        )
+        acknowledge(
+            self.alarm_topic,
+            "AwsSolutions-SNS2",
+            "CloudWatch alarms cannot publish to a topic encrypted with the AWS-managed SNS key; alarm messages carry "
+            "only alarm names and states, no data.",
+        )
         if alarm_email:
             self.alarm_topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
 
@@ -64,7 +77,9 @@ class NetworkStack(cdk.Stack):
 
         self.msk_security_group = group("MskSecurityGroup", "msk-sg", "MSK brokers; also used by the Lambda MSK event poller")
         self.producer_security_group = group("ProducerSecurityGroup", "producer-sg", "Producer Lambda (writes to MSK)")
-        self.consumer_security_group = group("ConsumerSecurityGroup", "consumer-sg", "KPI consumer Lambda (reads MSK via its event source mapping)")
+        self.consumer_security_group = group(
+            "ConsumerSecurityGroup", "consumer-sg", "KPI consumer Lambda (reads MSK via its event source mapping)"
+        )
 
         iam_port = ec2.Port.tcp(MSK_IAM_PORT)
         self.msk_security_group.add_ingress_rule(self.producer_security_group, iam_port, "Producer Lambda: SASL/IAM")
@@ -85,11 +100,16 @@ class NetworkStack(cdk.Stack):
         # without a route to the internet; this VPC has a NAT gateway, so SQS is the only
         # one required.
         self.endpoint_security_group = ec2.SecurityGroup(
-            self, "VpcEndpointSecurityGroup", vpc=self.vpc, security_group_name=f"{prefix}-endpoints-sg",
-            description="Interface VPC endpoints: HTTPS from inside the VPC", allow_all_outbound=False,
+            self,
+            "VpcEndpointSecurityGroup",
+            vpc=self.vpc,
+            security_group_name=f"{prefix}-endpoints-sg",
+            description="Interface VPC endpoints: HTTPS from inside the VPC",
+            allow_all_outbound=False,
         )
         self.endpoint_security_group.add_ingress_rule(
-            ec2.Peer.ipv4(network.cidr), ec2.Port.tcp(443),
+            ec2.Peer.ipv4(network.cidr),
+            ec2.Port.tcp(443),
             "HTTPS from the VPC (the Lambda MSK poller delivering to the SQS on-failure destination)",
         )
         self.sqs_endpoint = self.vpc.add_interface_endpoint(
@@ -104,4 +124,3 @@ class NetworkStack(cdk.Stack):
         cdk.CfnOutput(self, "VpcId", value=self.vpc.vpc_id)
         cdk.CfnOutput(self, "AlarmTopicArn", value=self.alarm_topic.topic_arn)
         cdk.CfnOutput(self, "MskSecurityGroupId", value=self.msk_security_group.security_group_id)
-

@@ -70,8 +70,10 @@ def operation_finished(op: dict[str, Any]) -> bool:
 
 def failure_reason(op_arn: str, op: dict[str, Any]) -> str:
     err = op.get("ErrorInfo") or {}
-    return (f"MSK operation {op_arn} ({op.get('OperationType', OPERATION_TYPE)}) is {op.get('OperationState') or 'in error'}: "
-            f"{err.get('ErrorCode', 'no error code')}: {err.get('ErrorString', 'no error string')}")
+    return (
+        f"MSK operation {op_arn} ({op.get('OperationType', OPERATION_TYPE)}) is {op.get('OperationState') or 'in error'}: "
+        f"{err.get('ErrorCode', 'no error code')}: {err.get('ErrorString', 'no error string')}"
+    )
 
 
 def put(url: str, body: bytes) -> int:
@@ -99,8 +101,7 @@ def execution_name(op_arn: str, handle_url: str) -> str:
 def start_poller(state_machine_arn: str, cluster_arn: str, op_arn: str, handle_url: str) -> None:
     payload = {"ClusterArn": cluster_arn, "OperationArn": op_arn, "WaitHandleUrl": handle_url}
     try:
-        stepfunctions.start_execution(stateMachineArn=state_machine_arn, name=execution_name(op_arn, handle_url),
-                                      input=json.dumps(payload))
+        stepfunctions.start_execution(stateMachineArn=state_machine_arn, name=execution_name(op_arn, handle_url), input=json.dumps(payload))
     except stepfunctions.exceptions.ExecutionAlreadyExists:
         logger.info("a poller for %s is already running", op_arn)
 
@@ -128,15 +129,19 @@ def on_event(event: CloudFormationCustomResourceEvent, context: LambdaContext) -
             start_poller(machine, arn, active, handle)
             return {**result, "Data": {"Status": "ADOPTED", "ClusterOperationArn": active}}
         state = info["State"]
-        raise RuntimeError(f"cluster {arn} is {state} with operation {active} ({op.get('OperationType')}, "
-                           f"{op.get('OperationState')}) running: re-deploy once it has finished")
+        raise RuntimeError(
+            f"cluster {arn} is {state} with operation {active} ({op.get('OperationType')}, "
+            f"{op.get('OperationState')}) running: re-deploy once it has finished"
+        )
 
     state = info["State"]
     if state != "ACTIVE":
-        raise RuntimeError(f"cluster {arn} is {state}, not ACTIVE: MSK accepts UpdateConnectivity only on an ACTIVE "
-                           "cluster; re-deploy once it is ACTIVE")
-    op_arn = kafka.update_connectivity(ClusterArn=arn, CurrentVersion=info["CurrentVersion"],
-                                       ConnectivityInfo=CONNECTIVITY)["ClusterOperationArn"]
+        raise RuntimeError(
+            f"cluster {arn} is {state}, not ACTIVE: MSK accepts UpdateConnectivity only on an ACTIVE cluster; re-deploy once it is ACTIVE"
+        )
+    op_arn = kafka.update_connectivity(ClusterArn=arn, CurrentVersion=info["CurrentVersion"], ConnectivityInfo=CONNECTIVITY)[
+        "ClusterOperationArn"
+    ]
     logger.info("UpdateConnectivity started on %s: operation %s", arn, op_arn)
     start_poller(machine, arn, op_arn, handle)
     return {**result, "Data": {"Status": "STARTED", "ClusterOperationArn": op_arn}}
@@ -158,8 +163,11 @@ def poll(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         logger.info("operation %s ended; cluster is %s; waiting", op_arn, info["State"])
         return {"Done": False, "Status": info["State"]}
     if not iam_vpc_connectivity_enabled(info):
-        signal(handle, success=False,
-               reason=f"operation {op_arn} ended but cluster {arn} is ACTIVE without IAM multi-VPC connectivity; re-deploy to turn it on")
+        signal(
+            handle,
+            success=False,
+            reason=f"operation {op_arn} ended but cluster {arn} is ACTIVE without IAM multi-VPC connectivity; re-deploy to turn it on",
+        )
         return {"Done": True, "Status": "FAILED"}
     signal(handle, success=True, reason=f"operation {op_arn} turned IAM multi-VPC connectivity on", data=arn)
     return {"Done": True, "Status": "SUCCEEDED"}
