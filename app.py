@@ -4,7 +4,7 @@
     npx cdk synth --all -c profile=dev      # or -c profile=prod
     npx cdk deploy --all -c profile=prod -c account=111122223333
 
-Optional context (docs/deploy.md):
+Optional context (README, "Deploy to AWS"):
 - account: `-c account=`, else the CLI's CDK_DEFAULT_ACCOUNT (set when it found
   credentials), else a placeholder, so synth works offline without credentials.
 - region: `-c region=`, else the CLI's CDK_DEFAULT_REGION when the CLI knows the account

@@ -45,8 +45,6 @@ class ConfigError(ValueError):
     """A setting is invalid; the message names it as profile.section.setting."""
 
 
-
-
 @dataclass(frozen=True)
 class NetworkConfig:
     max_azs: int = 3
@@ -168,7 +166,7 @@ class AppConfig:
     retain_data: bool = True
     # AWS::ApiGateway::Account is ONE setting per account and region (the CloudWatch role
     # every REST/WebSocket API there logs through). Opt in to let this app own it;
-    # otherwise it must already be set (docs/deploy.md, prerequisites).
+    # otherwise it must already be set (README, "Deploy to AWS", prerequisites).
     manage_api_gateway_account: bool = False
     # Athena's lake lifecycle: objects move to a class Athena still reads (Glacier
     # Instant Retrieval; never Glacier Flexible Retrieval or Deep Archive, which Athena skips).
@@ -298,11 +296,19 @@ def _validate(cfg: AppConfig) -> None:
         _fail(cfg, "msk.cluster_name", f"{cfg.cluster_name!r} (with the stage) must be letters, digits and '-', at most 64 chars")
     _range(cfg, "msk.connectivity_timeout_hours", m.connectivity_timeout_hours, 1, 12)
     if m.kafka_version not in SUPPORTED_KAFKA_VERSIONS:
-        _fail(cfg, "msk.kafka_version", f"{m.kafka_version!r} is not a supported MSK version; use one of {', '.join(SUPPORTED_KAFKA_VERSIONS)}")
+        _fail(
+            cfg,
+            "msk.kafka_version",
+            f"{m.kafka_version!r} is not a supported MSK version; use one of {', '.join(SUPPORTED_KAFKA_VERSIONS)}",
+        )
     if not m.broker_instance_type.startswith("kafka."):
         _fail(cfg, "msk.broker_instance_type", f"{m.broker_instance_type!r} is not an MSK broker type (kafka.*)")
     if m.broker_instance_type.startswith("kafka.t3."):
-        _fail(cfg, "msk.broker_instance_type", f"{m.broker_instance_type!r} cannot use multi-VPC connectivity, which Firehose's MSK source needs")
+        _fail(
+            cfg,
+            "msk.broker_instance_type",
+            f"{m.broker_instance_type!r} cannot use multi-VPC connectivity, which Firehose's MSK source needs",
+        )
     _range(cfg, "msk.broker_count", m.broker_count, 2, 30)
     if m.broker_count % n.max_azs:
         _fail(cfg, "msk.broker_count", f"{m.broker_count} is not a multiple of network.max_azs={n.max_azs}")

@@ -9,7 +9,7 @@
   setting per account and region, shared by every REST and WebSocket API there. So the
   AWS::ApiGateway::Account is opt-in (`manage_api_gateway_account`); when this app owns
   it, its role is retained on delete, so deleting the stack never cuts off the other
-  APIs' logs. Otherwise it is a prerequisite (docs/deploy.md).
+  APIs' logs. Otherwise it is a prerequisite (README, "Deploy to AWS").
 - The token secret has a generated name: a destroy schedules it for deletion (Secrets
   Manager's recovery window), and a fixed name would block the next deploy meanwhile.
 - `grant_broadcast(grantee)`: what a broadcaster needs (list and prune connections, post
@@ -85,20 +85,33 @@ class KpiWebSocketApi(Construct):
             description="Shared token the dashboard page passes as ?token= on the WebSocket $connect",
             generate_secret_string=secretsmanager.SecretStringGenerator(password_length=40, exclude_punctuation=True),
         )
-        acknowledge(self.token_secret, "AwsSolutions-SMG4", "The token is handed to dashboard viewers in the page URL; rotating it is a deliberate manual step (README) so open dashboards are not cut off mid-session.")
+        acknowledge(
+            self.token_secret,
+            "AwsSolutions-SMG4",
+            "The token is handed to dashboard viewers in the page URL; rotating it is a deliberate manual step (README) so open dashboards are not cut off mid-session.",
+        )
 
         def fn(cid: str, name: str, description: str, **props: Any) -> PythonFunction:
             return self.function(cid, name, description, timeout=function_timeout, **props)
 
         table_env = {"CONNECTIONS_TABLE": self.connections.table_name}
-        self.authorizer_fn = fn("AuthorizerFunction", "ws_authorizer", "$connect REQUEST authorizer: ?token= vs the secret",
-                                environment={"TOKEN_SECRET_ARN": self.token_secret.secret_arn})
+        self.authorizer_fn = fn(
+            "AuthorizerFunction",
+            "ws_authorizer",
+            "$connect REQUEST authorizer: ?token= vs the secret",
+            environment={"TOKEN_SECRET_ARN": self.token_secret.secret_arn},
+        )
         self.token_secret.grant_read(self.authorizer_fn)
-        self.connect_fn = fn("ConnectFunction", "ws_connect", "Stores the connection id (with a TTL)",
-                             environment={**table_env, "CONNECTION_TTL_HOURS": str(connection_ttl_hours)})
+        self.connect_fn = fn(
+            "ConnectFunction",
+            "ws_connect",
+            "Stores the connection id (with a TTL)",
+            environment={**table_env, "CONNECTION_TTL_HOURS": str(connection_ttl_hours)},
+        )
         self.disconnect_fn = fn("DisconnectFunction", "ws_disconnect", "Deletes the connection id", environment=table_env)
-        self.default_fn = fn("DefaultFunction", "ws_default", "Answers client messages (hello)",
-                             environment={"WINDOW_SECONDS": str(window_seconds)})
+        self.default_fn = fn(
+            "DefaultFunction", "ws_default", "Answers client messages (hello)", environment={"WINDOW_SECONDS": str(window_seconds)}
+        )
         self.connections.grant(self.connect_fn, "dynamodb:PutItem")
         self.connections.grant(self.disconnect_fn, "dynamodb:DeleteItem")
 
@@ -121,8 +134,11 @@ class KpiWebSocketApi(Construct):
             ),
         )
         for route in ("$disconnect-Route", "$default-Route"):
-            acknowledge(self.api.node.find_child(route), "AwsSolutions-APIG4",
-                        "API Gateway WebSocket authorizers run on $connect only; this route is reachable only over a connection the token authorizer admitted.")
+            acknowledge(
+                self.api.node.find_child(route),
+                "AwsSolutions-APIG4",
+                "API Gateway WebSocket authorizers run on $connect only; this route is reachable only over a connection the token authorizer admitted.",
+            )
 
         access_logs = log_group(self, "WebSocketAccessLogs", log_retention_days)
         self.api_gateway_account: apigw1.CfnAccount | None = None
@@ -145,8 +161,16 @@ class KpiWebSocketApi(Construct):
 
     def function(self, cid: str, name: str, description: str, **props: Any) -> PythonFunction:
         """One of the API's route functions, named and logged like every function here."""
-        return prefixed_function(self, cid, name, description, name_prefix=self._name_prefix,
-                                 log_retention_days=self._log_retention_days, architecture=self._architecture, **props)
+        return prefixed_function(
+            self,
+            cid,
+            name,
+            description,
+            name_prefix=self._name_prefix,
+            log_retention_days=self._log_retention_days,
+            architecture=self._architecture,
+            **props,
+        )
 
     def grant_broadcast(self, grantee: lambda_.Function) -> None:
         """List and prune connections (Scan, DeleteItem) and post to them."""
@@ -156,26 +180,34 @@ class KpiWebSocketApi(Construct):
     def _grant_post_to_connections(self, grantee: lambda_.Function) -> None:
         self.stage.grant_management_api_access(grantee)
         # The ARN Stage.grant_management_api_access grants (its own formatArn).
-        connections = cdk.Stack.of(self).format_arn(service="execute-api", resource=self.api.api_id,
-                                                    resource_name=f"{self.stage.stage_name}/*/@connections/*")
-        acknowledge(grantee.role.node.find_child("DefaultPolicy"), "AwsSolutions-IAM5",  # type: ignore[union-attr]
-                    "Posting to clients needs @connections/<id> for connection ids known only at run time; scoped to this API and stage.",
-                    resource=connections)
+        connections = cdk.Stack.of(self).format_arn(
+            service="execute-api", resource=self.api.api_id, resource_name=f"{self.stage.stage_name}/*/@connections/*"
+        )
+        acknowledge(
+            grantee.role.node.find_child("DefaultPolicy"),
+            "AwsSolutions-IAM5",  # type: ignore[union-attr]
+            "Posting to clients needs @connections/<id> for connection ids known only at run time; scoped to this API and stage.",
+            resource=connections,
+        )
 
     def _api_gateway_logging_role(self) -> None:
         """API Gateway needs an account-level CloudWatch role before a stage can log."""
         managed = iam.ManagedPolicy.from_aws_managed_policy_name(API_GATEWAY_LOGS_POLICY)
         self.api_gateway_logs_role = iam.Role(
-            self, "ApiGatewayLogsRole",
+            self,
+            "ApiGatewayLogsRole",
             assumed_by=iam.ServicePrincipal("apigateway.amazonaws.com"),
             managed_policies=[managed],
         )
         # Every API in the account and region logs through this role once it is set:
         # deleting the stack must not delete it.
         self.api_gateway_logs_role.apply_removal_policy(cdk.RemovalPolicy.RETAIN)
-        acknowledge(self.api_gateway_logs_role, "AwsSolutions-IAM4",
-                    "The account-level role API Gateway uses to write stage access logs; this managed policy is the documented one for it.",
-                    policy=managed)
+        acknowledge(
+            self.api_gateway_logs_role,
+            "AwsSolutions-IAM4",
+            "The account-level role API Gateway uses to write stage access logs; this managed policy is the documented one for it.",
+            policy=managed,
+        )
         self.api_gateway_account = apigw1.CfnAccount(self, "ApiGatewayAccount", cloud_watch_role_arn=self.api_gateway_logs_role.role_arn)
         self.api_gateway_account.apply_removal_policy(cdk.RemovalPolicy.RETAIN)
 
@@ -193,14 +225,18 @@ class _AccessLogs:
 
     @property
     def format(self) -> apigw1.AccessLogFormat:
-        return apigw1.AccessLogFormat.custom(json.dumps({
-            "requestId": "$context.requestId",
-            "ip": "$context.identity.sourceIp",
-            "requestTime": "$context.requestTime",
-            "routeKey": "$context.routeKey",
-            "eventType": "$context.eventType",
-            "status": "$context.status",
-            "connectionId": "$context.connectionId",
-            "authorizerError": "$context.authorizer.error",
-            "integrationError": "$context.integration.error",
-        }))
+        return apigw1.AccessLogFormat.custom(
+            json.dumps(
+                {
+                    "requestId": "$context.requestId",
+                    "ip": "$context.identity.sourceIp",
+                    "requestTime": "$context.requestTime",
+                    "routeKey": "$context.routeKey",
+                    "eventType": "$context.eventType",
+                    "status": "$context.status",
+                    "connectionId": "$context.connectionId",
+                    "authorizerError": "$context.authorizer.error",
+                    "integrationError": "$context.integration.error",
+                }
+            )
+        )
