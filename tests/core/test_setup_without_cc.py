@@ -41,7 +41,11 @@ def test_setup_needs_no_c_compiler(tmp_path):
     python = str(ROOT / ".venv" / "bin" / "python")
     b = subprocess.run(
         [python, "-m", "acme_telemetry.simulator.build_kernel", "--dest", str(kernel_dir)],
-        cwd=ROOT, env={**env, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert b.returncode == 0, b.stderr[-2000:]
     built = list(kernel_dir.glob("_kernel-*.so"))
