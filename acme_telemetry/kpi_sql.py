@@ -22,10 +22,9 @@ are in the lake; a redelivered event would count twice, as in the live view (use
 from __future__ import annotations
 
 from acme_telemetry.schema import DATABASE, TABLE
-from acme_telemetry.settings import HEARTBEAT_INTERVAL_MS as DEFAULT_HEARTBEAT_MS
-from acme_telemetry.settings import KPI_SLICE_DIMENSIONS as SLICE_DIMENSIONS
+from acme_telemetry.settings import HEARTBEAT_INTERVAL_MS as HEARTBEAT_MS
+from acme_telemetry.settings import KPI_SLICE_DIMENSIONS
 
-HEARTBEAT_MS = DEFAULT_HEARTBEAT_MS
 HOUR_MS = 3_600_000
 
 _HOUR = "substr(event_timestamp, 1, 13) || ':00:00Z'"
@@ -69,9 +68,9 @@ ORDER BY 1"""
 def kpis_by_slice(
     dimension: str, database: str = DATABASE, table: str = TABLE, heartbeat_ms: int = HEARTBEAT_MS, where: str | None = None
 ) -> str:
-    """The headline KPIs per UTC hour and value of one slice dimension (kpis.SLICE_DIMENSIONS)."""
-    if dimension not in SLICE_DIMENSIONS:
-        raise ValueError(f"dimension must be one of {', '.join(SLICE_DIMENSIONS)}, got {dimension!r}")
+    """The headline KPIs per UTC hour and value of one slice dimension (settings.KPI_SLICE_DIMENSIONS)."""
+    if dimension not in KPI_SLICE_DIMENSIONS:
+        raise ValueError(f"dimension must be one of {', '.join(KPI_SLICE_DIMENSIONS)}, got {dimension!r}")
     return f"""-- Headline QoE KPIs per UTC hour and {dimension} (definitions: acme_telemetry/kpi_sql.py)
 SELECT {_HOUR} AS hour, {dimension},
     {_figures(heartbeat_ms, HOUR_MS)}

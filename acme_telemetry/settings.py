@@ -36,7 +36,7 @@ DEFAULT_KAFKA_VERSION = "3.9.x"
 KPI_REQUIRED_DIMENSIONS: tuple[str, ...] = ("device_type", "connection_type", "state")
 KPI_OPTIONAL_DIMENSIONS: tuple[str, ...] = ("cdn", "isp")
 KPI_SLICE_DIMENSIONS: tuple[str, ...] = KPI_REQUIRED_DIMENSIONS + KPI_OPTIONAL_DIMENSIONS
-# The player's beacon interval (the simulator's default, SimConfig.heartbeat_interval_s).
+# The player's beacon interval: the simulator's default (SimConfig.heartbeat_interval_s) and the KPIs' weight.
 HEARTBEAT_INTERVAL_MS = 10_000
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from acme_telemetry.settings import HEARTBEAT_INTERVAL_MS
 from acme_telemetry.times import to_ms
 
 # Where iter_records starts by default: fixed, so that output never depends on the clock.
@@ -45,7 +46,7 @@ class SimConfig:
     seed: int = 42
     start: datetime | None = None
     concurrent_viewers: int = 200
-    heartbeat_interval_s: float = 10.0
+    heartbeat_interval_s: float = HEARTBEAT_INTERVAL_MS / 1000
     target_events_per_s: float | None = None
     customers: int = 100_000
     titles: int = 10_000
