@@ -237,7 +237,7 @@ class WindowState:
     (not parts of this one), the sum of their lengths.
     """
 
-    __slots__ = ("start_ms", "end_ms", "span_ms", "heartbeat_ms", "overall", "by", "rejected", "outside")
+    __slots__ = ("start_ms", "end_ms", "span_ms", "heartbeat_ms", "overall", "by", "rejected", "outside", "_accs")
 
     def __init__(self, start_ms: int, end_ms: int, heartbeat_ms: int = DEFAULT_HEARTBEAT_MS) -> None:
         if end_ms <= start_ms:
@@ -250,6 +250,8 @@ class WindowState:
         self.by: dict[str, dict[str, SliceState]] = {d: {} for d in SLICE_DIMENSIONS}
         self.rejected = 0
         self.outside = 0
+        # slice values (SLICE_DIMENSIONS order) -> the states an event with them counts in
+        self._accs: dict[tuple[str | None, ...], list[SliceState]] = {}
 
     @classmethod
     def of(cls, window_start: datetime, window_end: datetime, heartbeat_ms: int = DEFAULT_HEARTBEAT_MS) -> WindowState:
@@ -287,19 +289,81 @@ class WindowState:
         if not (self.start_ms <= ts < self.end_ms):
             self.outside += 1
             return False
+        key = (*slices, *(v if isinstance(v := event.get(d), str) else None for d in OPTIONAL_DIMENSIONS))
+        startup = event.get("startup_time_ms") if etype == "first_frame" else None
+        fatal = etype == "error" and event.get("fatal") is True
+        self._count(etype, started, fatal, played, stalled, bitrate, quality, startup if type(startup) is int else None, key)
+        return True
+
+    def add_checked(
+        self,
+        ts: int,
+        etype: str,
+        started: bool,
+        fatal: bool,
+        played: int,
+        stalled: int,
+        bitrate: int,
+        startup: int | None,
+        key: tuple[str | None, ...],
+    ) -> bool:
+        """add() for an event whose fields a typed decoder has already read and type-checked
+        (local.feed decodes records into a msgspec Struct of the KPI fields): its epoch-ms
+        timestamp, event_type, video_started, fatal (a fatal `error`), played_ms, stalled_ms,
+        played_bitrate_kbps, startup_time_ms (a `first_frame`'s int, else None), and its slice
+        values in SLICE_DIMENSIONS order (None: not carried). The same counting as add(), and
+        the same rejections of values a type cannot rule out."""
+        quality = QUALITY_OF_BITRATE.get(bitrate)
+        if quality is None or played < 0 or stalled < 0:
+            self.rejected += 1
+            return False
+        if not (self.start_ms <= ts < self.end_ms):
+            self.outside += 1
+            return False
+        self._count(etype, started, fatal, played, stalled, bitrate, quality, startup, key)
+        return True
+
+    def _slices_of(self, key: tuple[str | None, ...]) -> list[SliceState]:
         accs = [self.overall]
-        for dim, value in zip(SLICE_DIMENSIONS, slices + [event.get(d) for d in OPTIONAL_DIMENSIONS], strict=True):
-            if not isinstance(value, str):
+        for dim, value in zip(SLICE_DIMENSIONS, key, strict=True):
+            if value is None:
                 continue  # an optional dimension the event does not carry
-            by = self.by[dim]
+            by = self.by.setdefault(dim, {})
             acc = by.get(value)
             if acc is None:
                 acc = by[value] = SliceState()
             accs.append(acc)
-        startup = event.get("startup_time_ms") if etype == "first_frame" else None
-        if type(startup) is not int:
-            startup = None
-        fatal = etype == "error" and event.get("fatal") is True
+        self._accs[key] = accs
+        return accs
+
+    def _count(
+        self,
+        etype: str,
+        started: Any,
+        fatal: bool,
+        played: int,
+        stalled: int,
+        bitrate: int,
+        quality: str,
+        startup: int | None,
+        key: tuple[str | None, ...],
+    ) -> None:
+        """The one place an event is counted: into the overall state and its slices."""
+        accs = self._accs.get(key)
+        if accs is None:
+            accs = self._slices_of(key)
+        if etype == "heartbeat":  # nine events in ten: a beat, played and stalled time, nothing else
+            bm = bitrate * played
+            for acc in accs:
+                acc.events += 1
+                acc.beats += 1
+                if played:
+                    acc.played_ms += played
+                    acc.bitrate_ms += bm
+                    qm = acc.quality_ms
+                    qm[quality] = qm.get(quality, 0) + played
+                acc.stalled_ms += stalled
+            return
         beat = etype in _BEATS
         end = fatal or etype in _ENDS
         for acc in accs:
@@ -326,7 +390,6 @@ class WindowState:
                 acc.bitrate_ms += bitrate * played
                 acc.quality_ms[quality] = acc.quality_ms.get(quality, 0) + played
             acc.stalled_ms += stalled
-        return True
 
     def add_all(self, events: Iterable[Any]) -> WindowState:
         for e in events:

@@ -44,8 +44,12 @@ class Sketch:
     __slots__ = ("bins", "count")
 
     def __init__(self, bins: Mapping[int, int] | None = None) -> None:
-        self.bins: dict[int, int] = dict(bins) if bins else {}
-        self.count = sum(self.bins.values())
+        if bins:
+            self.bins: dict[int, int] = dict(bins)
+            self.count = sum(self.bins.values())
+        else:  # the common case: every slice of every window starts with one
+            self.bins = {}
+            self.count = 0
 
     def add(self, value: float, n: int = 1) -> None:
         i = bin_of(value)
