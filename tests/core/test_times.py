@@ -69,6 +69,9 @@ def test_ms_of_iso_accepts(text: str, ms: int) -> None:
         "1970-01-01T00:00:00,5Z",
         "1970-01-01T00:00:00.1234567890Z",
         "1970-01-01T00:00:00.-5Z",
+        "1970-01-01T00:00:00.12aZ",
+        "1970-01-01T00:00:00.\uff11\uff12\uff13Z",  # fullwidth digits: str.isdigit() and int() take them
+        "1970-01-01T00:00:00.\uff11Z",
     ],
 )
 def test_ms_of_iso_rejects_without_raising(bad: object) -> None:
