@@ -267,7 +267,6 @@ class WindowState:
             played = event["played_ms"]
             stalled = event["stalled_ms"]
             bitrate = event["played_bitrate_kbps"]
-            quality = QUALITY_OF_BITRATE.get(bitrate)
             slices = [event[d] for d in REQUIRED_DIMENSIONS]
         except (KeyError, TypeError):
             self.rejected += 1
@@ -278,28 +277,21 @@ class WindowState:
             or not isinstance(etype, str)
             or type(played) is not int
             or type(stalled) is not int
-            or played < 0
-            or stalled < 0
-            or quality is None
             or type(bitrate) is not int
             or not all(isinstance(s, str) for s in slices)
         ):
             self.rejected += 1
             return False
-        if not (self.start_ms <= ts < self.end_ms):
-            self.outside += 1
-            return False
         key = (*slices, *(v if isinstance(v := event.get(d), str) else None for d in OPTIONAL_DIMENSIONS))
         startup = event.get("startup_time_ms") if etype == "first_frame" else None
         fatal = etype == "error" and event.get("fatal") is True
-        self._count(etype, started, fatal, played, stalled, bitrate, quality, startup if type(startup) is int else None, key)
-        return True
+        return self.add_checked(ts, etype, started, fatal, played, stalled, bitrate, startup if type(startup) is int else None, key)
 
     def add_checked(
         self,
         ts: int,
         etype: str,
-        started: bool,
+        started: Any,
         fatal: bool,
         played: int,
         stalled: int,
@@ -307,12 +299,15 @@ class WindowState:
         startup: int | None,
         key: tuple[str | None, ...],
     ) -> bool:
-        """add() for an event whose fields a typed decoder has already read and type-checked
-        (local.feed decodes records into a msgspec Struct of the KPI fields): its epoch-ms
-        timestamp, event_type, video_started, fatal (a fatal `error`), played_ms, stalled_ms,
-        played_bitrate_kbps, startup_time_ms (a `first_frame`'s int, else None), and its slice
-        values in SLICE_DIMENSIONS order (None: not carried). The same counting as add(), and
-        the same rejections of values a type cannot rule out."""
+        """Count one event whose fields are already read and type-checked: by add() from a
+        dict, or by a typed decoder (local.feed decodes records into a msgspec Struct of the
+        KPI fields). The fields: the epoch-ms timestamp, event_type, video_started, fatal (a
+        fatal `error`), played_ms, stalled_ms and played_bitrate_kbps (ints), startup_time_ms
+        (a `first_frame`'s int, else None), and the slice values in SLICE_DIMENSIONS order
+        (None: not carried). Rejects what a type cannot rule out (a negative time, a bitrate
+        that is no ABR rung) and counts an event outside the window in `outside`.
+
+        This is the one place an event is counted, into the overall state and its slices."""
         quality = QUALITY_OF_BITRATE.get(bitrate)
         if quality is None or played < 0 or stalled < 0:
             self.rejected += 1
@@ -320,50 +315,19 @@ class WindowState:
         if not (self.start_ms <= ts < self.end_ms):
             self.outside += 1
             return False
-        self._count(etype, started, fatal, played, stalled, bitrate, quality, startup, key)
-        return True
-
-    def _slices_of(self, key: tuple[str | None, ...]) -> list[SliceState]:
-        accs = [self.overall]
-        for dim, value in zip(SLICE_DIMENSIONS, key, strict=True):
-            if value is None:
-                continue  # an optional dimension the event does not carry
-            by = self.by.setdefault(dim, {})
-            acc = by.get(value)
-            if acc is None:
-                acc = by[value] = SliceState()
-            accs.append(acc)
-        self._accs[key] = accs
-        return accs
-
-    def _count(
-        self,
-        etype: str,
-        started: Any,
-        fatal: bool,
-        played: int,
-        stalled: int,
-        bitrate: int,
-        quality: str,
-        startup: int | None,
-        key: tuple[str | None, ...],
-    ) -> None:
-        """The one place an event is counted: into the overall state and its slices."""
         accs = self._accs.get(key)
         if accs is None:
             accs = self._slices_of(key)
-        if etype == "heartbeat":  # nine events in ten: a beat, played and stalled time, nothing else
+        if etype == "heartbeat" and played and not stalled:  # most events: a beat and played time
             bm = bitrate * played
             for acc in accs:
                 acc.events += 1
                 acc.beats += 1
-                if played:
-                    acc.played_ms += played
-                    acc.bitrate_ms += bm
-                    qm = acc.quality_ms
-                    qm[quality] = qm.get(quality, 0) + played
-                acc.stalled_ms += stalled
-            return
+                acc.played_ms += played
+                acc.bitrate_ms += bm
+                qm = acc.quality_ms
+                qm[quality] = qm.get(quality, 0) + played
+            return True
         beat = etype in _BEATS
         end = fatal or etype in _ENDS
         for acc in accs:
@@ -390,6 +354,23 @@ class WindowState:
                 acc.bitrate_ms += bitrate * played
                 acc.quality_ms[quality] = acc.quality_ms.get(quality, 0) + played
             acc.stalled_ms += stalled
+        return True
+
+    def _slices_of(self, key: tuple[str | None, ...]) -> list[SliceState]:
+        accs = [self.overall]
+        by = self.by
+        for dim, value in zip(SLICE_DIMENSIONS, key, strict=True):
+            if value is None:
+                continue  # an optional dimension the event does not carry
+            states = by.get(dim)
+            if states is None:
+                states = by[dim] = {}
+            acc = states.get(value)
+            if acc is None:
+                acc = states[value] = SliceState()
+            accs.append(acc)
+        self._accs[key] = accs
+        return accs
 
     def add_all(self, events: Iterable[Any]) -> WindowState:
         for e in events:
