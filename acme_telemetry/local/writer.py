@@ -18,7 +18,8 @@ kafka-python, orjson and gzip level 6):
 - librdkafka (confluent-kafka) reads in batches of up to 10,000 records;
 - the schema check is one msgspec decode into a Struct (lake.fast_check); only a record it
   rejects goes through lake.check_record, which says why;
-- each object is compressed with zlib-ng at lake.GZIP_LEVEL (the level is measured there).
+- each object is compressed with ISA-L (python-isal) at lake.GZIP_LEVEL (measured there), in
+  the sink thread.
 
 Two ways to read, chosen by the caller:
 - `start_offsets` given (`local --events N`): the writer assigns itself every partition
@@ -405,7 +406,7 @@ class LakeWriter:
             raise self._sink_error
 
     def _sink(self) -> None:
-        """Stage 1 of 2: compress (zlib-ng releases the GIL), then hand to the disk stage, in order."""
+        """Stage 1 of 2: compress (isal releases the GIL), then hand to the disk stage, in order."""
         disks = [threading.Thread(target=self._disk, name=f"writer-disk-{i}", daemon=True) for i in range(DISK_WORKERS)]
         for disk in disks:
             disk.start()
