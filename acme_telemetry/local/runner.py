@@ -66,15 +66,20 @@ WRITER_GROUP = "acme-lake-writer"
 DEADLINE_BASE_S = 60.0
 DEADLINE_MIN_RATE = 1000.0
 # CPU priority of the children when the machine is short of cores: the lake path (the writer,
-# the Firehose stand-in) first, then the producer (a load generator: slower only means a
-# smaller rate, never lost data), then the dashboard (a live view: it may fall a little behind
-# under sustained overload, and it says so with its own lag). Niceness, added to the supervisor's.
-NICE = {"writer": 0, "producer": 2, "dashboard": 5}
-# Back-pressure for an unpaced run: hold the producer while the lake writer is more than
-# MAX_LAG events behind, let it go again below half of that. The producer is the local load
-# generator; at full speed it outruns what the writer can make durable, and the lag would
-# grow without bound. (~4 flushes of Firehose's 5 MB default buffer.)
-MAX_LAG = 25_000
+# the Firehose stand-in) first, then the dashboard feed, then the producer, a load generator:
+# slower only means a smaller rate, never lost data, and what it leaves the consumers keeps
+# their lags short (the back-pressure below counts both). Niceness, added to the supervisor's.
+NICE = {"writer": 0, "producer": 5, "dashboard": 2}
+# Back-pressure for an unpaced run: hold the producer while the slower consumer, the lake
+# writer (records not yet durable in the lake) or the dashboard feed (records produced it has
+# not read), is more than MAX_LAG events behind; let it go again below half of that. The
+# producer is the local load generator; at full speed it outruns what the consumers keep up
+# with, and a lag would grow without bound. The lags reach the supervisor up to ~0.35 s old
+# (each child reports every 0.25 s): at 85k events/s that is ~30k events, so a small
+# threshold holds the producer in short bursts and leaves the consumers idle between them
+# (bench --only pipeline: 25k gave 0.49x of ProducerPerformance; 100k 0.70x; 200k 0.73x).
+# 200k events is about 190 MB of the topic and 2.5 s of flow at full speed.
+MAX_LAG = 200_000
 STALL_AFTER_S = 5.0  # no progress for this long: the status line says what is stuck
 # The lake part of the status line (lake_state): records the writer holds are "buffered"
 # while the oldest is younger than the buffer interval plus BUFFER_GRACE_S (a flush is
@@ -428,12 +433,24 @@ class LocalPipeline:
         lag = ws.get("lag")
         if not isinstance(lag, int):
             return
+        lag = max(lag, self.feed_lag() or 0)
         if lag > MAX_LAG and not self._held:
             self._held = True
             self.producer.send({"cmd": "hold"})
         elif lag < MAX_LAG // 2 and self._held:
             self._held = False
             self.producer.send({"cmd": "go"})
+
+    def feed_lag(self) -> int | None:
+        """Records produced that the dashboard feed has not read yet (None: no dashboard, or no
+        report from it yet)."""
+        if self.dashboard is None:
+            return None
+        positions = self.dashboard.stats.get("positions")
+        if not isinstance(positions, dict):
+            return None
+        read = {int(p): int(o) for p, o in positions.items()}
+        return sum(max(0, end - read.get(p, end)) for p, end in self.produced_offsets().items())
 
     def deadline_s(self) -> float | None:
         o = self.opts
