@@ -6,12 +6,24 @@
 3. Kafka's ConsumerPerformance on the records just written;
 4. the end-to-end pipeline (`local`: producer, lake writer and dashboard feed processes)
    at full speed for DURATION_S seconds, sampled every second: produced, durable in the
-   lake, the writer's lag (records in Kafka not yet durable in the lake);
+   lake, the writer's lag (records in Kafka not yet durable in the lake) and the feed's
+   (records produced that the dashboard has not counted yet). The rates are over the
+   sustained phase: from WARMUP_S after the first record was produced to the end of the
+   production (the orderly stop after it is not throughput);
 5. CPU-us per event and peak memory of each process (supervisor, producer, writer,
    dashboard, and the broker over the end-to-end phase).
 
 The target (issue 13): end to end (durable in the lake, feed on) >= 0.7 x ProducerPerformance
 in the same run, with a lag that does not grow.
+
+The audience is AUDIENCE concurrent viewers (`local --concurrent-viewers`). At full speed
+the simulator's event time runs ahead of the wall clock by the rate over the audience's
+own rate (20,000 viewers send about 2,250 events/s): with 20,000 the dashboard closes a
+5 s window about every 0.15 s, each of some 12,000 events. With `local --events N`'s
+default of 200 viewers it would close some 700 windows a second of 100 events each, a
+load no live dashboard sees; SMALL_AUDIENCE reports that case beside it, for information.
+(The simulator draws every live session up front, about 0.23 ms each: 400,000 viewers take
+90 s to start, so the audience is not larger.)
 """
 
 from __future__ import annotations
@@ -33,9 +45,13 @@ from acme_telemetry.local.broker import LocalBroker, libs_dir, pick_port
 Row = dict[str, Any]
 RECORD_SIZE = 941
 TARGET_RATIO = 0.7
-DURATION_S = 60.0
+DURATION_S = 60.0  # the sustained phase, at least
 QUICK_DURATION_S = 15.0
 WARMUP_S = 5.0  # left out of the sustained rate: JIT, first fetches, the first flush
+START_S = 10.0  # headroom for the simulator to draw its audience before the first record
+AUDIENCE = 20_000
+SMALL_AUDIENCE = 200
+SMALL_DURATION_S = 20.0
 
 
 def _java_tool(main: str, *args: str, timeout: float = 600) -> str:
@@ -109,7 +125,7 @@ def _slope(xs: list[float], ys: list[float]) -> float:
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / den if den else 0.0
 
 
-def end_to_end(broker: LocalBroker, work: Path, duration_s: float) -> dict[str, Any]:
+def end_to_end(broker: LocalBroker, work: Path, duration_s: float, viewers: int | None = None) -> dict[str, Any]:
     from acme_telemetry.local import runner
     from acme_telemetry.local.supervisor import Console
 
@@ -122,9 +138,10 @@ def end_to_end(broker: LocalBroker, work: Path, duration_s: float) -> dict[str, 
         port=pick_port(None),
         explicit=frozenset({"--port"}),
         seed=1,
+        concurrent_viewers=viewers,
     )
     holder: list[runner.LocalPipeline] = []
-    samples: list[tuple[float, int, int, int | None]] = []
+    samples: list[tuple[float, int, int, int | None, int]] = []
     stop = threading.Event()
     broker_pid = broker.proc.pid if broker.proc is not None else None
     broker_cpu0: list[float] = []
@@ -138,7 +155,8 @@ def end_to_end(broker: LocalBroker, work: Path, duration_s: float) -> dict[str, 
             broker_cpu0.append(_proc_cpu_s(broker_pid))
         while not stop.wait(1.0):
             lag = p.writer.stats.get("lag") if p.writer is not None else None
-            samples.append((time.monotonic() - (p.started_at or 0), p.produced(), p.lake_events(), lag))
+            fed = int(p.dashboard.stats.get("events", 0)) if p.dashboard is not None else 0
+            samples.append((time.monotonic() - (p.started_at or 0), p.produced(), p.lake_events(), lag, fed))
 
     max_lag = os.environ.get("ACME_BENCH_MAX_LAG")  # an experiment: the supervisor's back-pressure threshold
     if max_lag:
@@ -146,24 +164,34 @@ def end_to_end(broker: LocalBroker, work: Path, duration_s: float) -> dict[str, 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     sup0 = resource.getrusage(resource.RUSAGE_SELF)
+    wall0 = time.monotonic()
+    work.mkdir(parents=True, exist_ok=True)
     with open(os.devnull, "w") as null:
         code = runner.run(opts, console=Console(stdout=null, stderr=null), pipeline_out=holder)
+    wall = time.monotonic() - wall0
     stop.set()
     sampler.join(5)
     sup1 = resource.getrusage(resource.RUSAGE_SELF)
     p = holder[0]
     assert code == 0, f"local exited {code}"
     broker_cpu = _proc_cpu_s(broker_pid) - broker_cpu0[0] if broker_pid and broker_cpu0 else float("nan")
-    sustained = [s for s in samples if s[0] >= WARMUP_S]
+    first = next((s[0] for s in samples if s[1] > 0), None)
+    if first is None:
+        raise RuntimeError("the pipeline produced nothing")
+    sustained = [s for s in samples if first + WARMUP_S <= s[0] <= duration_s]
+    if len(sustained) < 2:
+        raise RuntimeError(f"under 2 samples in the sustained phase (the first record came {first:.0f} s after the start)")
     print(
-        "[bench] pipeline: every 5 s (t, produced, lake, lag): "
-        + "  ".join(f"{s[0]:.0f} {s[1]:,} {s[2]:,} {s[3] if s[3] is not None else '?'}" for s in samples[::5]),
+        "[bench] pipeline: every 5 s (t, produced, lake, lag, feed): "
+        + "  ".join(f"{s[0]:.0f} {s[1]:,} {s[2]:,} {s[3] if s[3] is not None else '?'} {s[4]:,}" for s in samples[::5]),
         file=sys.stderr,
         flush=True,
     )
     t0, t1 = sustained[0], sustained[-1]
     lake_rate = (t1[2] - t0[2]) / (t1[0] - t0[0])
     produce_rate = (t1[1] - t0[1]) / (t1[0] - t0[0])
+    feed_rate = (t1[4] - t0[4]) / (t1[0] - t0[0])
+    feed_lags = [(s[0], float(s[1] - s[4])) for s in sustained]
     lags = [(s[0], float(s[3])) for s in sustained if s[3] is not None]
     events = p.lake_events()
     usage = {}
@@ -182,78 +210,68 @@ def end_to_end(broker: LocalBroker, work: Path, duration_s: float) -> dict[str, 
         "lag_slope": _slope([t for t, _ in lags], [lag for _, lag in lags]),
         "lag_first": lags[0][1] if lags else float("nan"),
         "lag_last": lags[-1][1] if lags else float("nan"),
+        "feed_rate": feed_rate,
+        "feed_lag_max": max(lag for _, lag in feed_lags),
+        "feed_lag_last": feed_lags[-1][1],
+        "feed_lag_slope": _slope([t for t, _ in feed_lags], [lag for _, lag in feed_lags]),
+        "first_record_s": first,
         "usage": usage,
         "feed_events": (p.dashboard.stats.get("events", 0) if p.dashboard is not None else 0),
         "writer_split": {k: float(p.writer.stats.get(k, 0.0)) for k in ("consume_s", "process_s", "sink_wait_s")}
         if p.writer is not None
         else {},
-        "duration": t1[0],
+        "duration": t1[0] - t0[0],
+        "wall": wall,
     }
 
 
-def run(quick: bool = False) -> list[Row]:
-    n_perf = 300_000 if quick else 2_000_000
-    duration = QUICK_DURATION_S if quick else DURATION_S
-    rows: list[Row] = []
-    with tempfile.TemporaryDirectory(prefix="acme-bench-pipeline-") as tmp:
-        work = Path(tmp)
-        broker = LocalBroker(work / "broker", port=None, num_partitions=3, heap="1g")
-        with broker:
-            settings = KafkaSettings.local(broker.bootstrap)
-            ensure_topic(settings, "perf", partitions=3, retention_hours=1)
-            pp = producer_performance(broker.bootstrap, "perf", n_perf)
-            print(f"[bench] pipeline: ProducerPerformance {pp:,.0f}/s", file=sys.stderr, flush=True)
-            cp = consumer_performance(broker.bootstrap, "perf", n_perf)
-            print(f"[bench] pipeline: ConsumerPerformance {cp:,.0f}/s", file=sys.stderr, flush=True)
-            e2e = end_to_end(broker, work, duration)
+def _e2e_rows(e2e: dict[str, Any], pp: float, label: str, target: bool) -> list[Row]:
     ratio = e2e["lake_rate"] / pp
-    note_pp = f"{n_perf:,} x {RECORD_SIZE} B, acks=all, idempotent, linger.ms=5"
-    rows += [
-        {"benchmark": "pipeline", "metric": "Kafka ProducerPerformance", "value": pp, "unit": "events/s", "note": note_pp},
-        {"benchmark": "pipeline", "metric": "Kafka ConsumerPerformance", "value": cp, "unit": "events/s", "note": f"{n_perf:,} records"},
+    rows: list[Row] = [
         {
             "benchmark": "pipeline",
-            "metric": "e2e produced",
+            "metric": f"{label}: produced",
             "value": e2e["produce_rate"],
             "unit": "events/s",
-            "note": f"local, feed on, {e2e['duration']:.0f} s sustained (first {WARMUP_S:.0f} s left out)"
+            "note": f"local, feed on, {e2e['duration']:.0f} s sustained (from {WARMUP_S:.0f} s after the first record)"
             + (f"; EXPERIMENT: MAX_LAG={os.environ['ACME_BENCH_MAX_LAG']}" if os.environ.get("ACME_BENCH_MAX_LAG") else ""),
         },
         {
             "benchmark": "pipeline",
-            "metric": "e2e durable in the lake",
+            "metric": f"{label}: durable in the lake",
             "value": e2e["lake_rate"],
             "unit": "events/s",
-            "note": f"{e2e['events']:,} events in the lake; the feed read {e2e['feed_events']:,}",
+            "note": f"{e2e['events']:,} events in the lake at the end",
         },
         {
             "benchmark": "pipeline",
-            "metric": "e2e / ProducerPerformance",
+            "metric": f"{label}: lake / ProducerPerformance",
             "value": ratio,
             "unit": "ratio",
-            "note": f"target >= {TARGET_RATIO}: {'met' if ratio >= TARGET_RATIO else 'MISSED'}",
+            "note": (f"target >= {TARGET_RATIO}: {'met' if ratio >= TARGET_RATIO else 'MISSED'}" if target else "for information"),
         },
         {
             "benchmark": "pipeline",
-            "metric": "writer lag, max",
+            "metric": f"{label}: writer lag, max",
             "value": e2e["lag_max"],
             "unit": "events",
-            "note": f"sampled every 1 s: first {e2e['lag_first']:,.0f}, last {e2e['lag_last']:,.0f}",
+            "note": f"sampled every 1 s: first {e2e['lag_first']:,.0f}, last {e2e['lag_last']:,.0f}, trend {e2e['lag_slope']:+,.0f}/s",
         },
         {
             "benchmark": "pipeline",
-            "metric": "writer lag, trend",
-            "value": e2e["lag_slope"],
+            "metric": f"{label}: dashboard counted",
+            "value": e2e["feed_rate"],
             "unit": "events/s",
-            "note": "least-squares slope of the lag; ~0 (vs the rate) means it does not grow",
+            "note": f"its lag behind the producer: max {e2e['feed_lag_max']:,.0f}, last {e2e['feed_lag_last']:,.0f}, "
+            f"trend {e2e['feed_lag_slope']:+,.0f}/s",
         },
     ]
     split = e2e["writer_split"]
-    if split:
+    if split and target:
         rows.append(
             {
                 "benchmark": "pipeline",
-                "metric": "writer's reading thread",
+                "metric": f"{label}: writer's reading thread",
                 "value": split.get("process_s", 0.0),
                 "unit": "s",
                 "note": "in its record loop; in consume() {:.1f} s, waiting on the sink queue {:.1f} s".format(
@@ -266,7 +284,7 @@ def run(quick: bool = False) -> list[Row]:
         rows.append(
             {
                 "benchmark": "pipeline",
-                "metric": f"CPU per event: {name}",
+                "metric": f"{label}: CPU per event, {name}",
                 "value": cpu_s / events * 1e6,
                 "unit": "CPU-us",
                 "note": f"peak memory {peak_mb:,.0f} MB",
@@ -276,12 +294,38 @@ def run(quick: bool = False) -> list[Row]:
     rows.append(
         {
             "benchmark": "pipeline",
-            "metric": "CPU per event: all",
+            "metric": f"{label}: CPU per event, all",
             "value": total / events * 1e6,
             "unit": "CPU-us",
-            "note": f"{total / max(1e-9, e2e['duration']):.2f} cores busy on average",
+            "note": f"{total / max(1e-9, e2e['wall']):.2f} cores busy on average over the {e2e['wall']:.0f} s run",
         }
     )
+    return rows
+
+
+def run(quick: bool = False) -> list[Row]:
+    n_perf = 300_000 if quick else 2_000_000
+    duration = QUICK_DURATION_S if quick else DURATION_S
+    with tempfile.TemporaryDirectory(prefix="acme-bench-pipeline-") as tmp:
+        work = Path(tmp)
+        broker = LocalBroker(work / "broker", port=None, num_partitions=3, heap="1g")
+        with broker:
+            settings = KafkaSettings.local(broker.bootstrap)
+            ensure_topic(settings, "perf", partitions=3, retention_hours=1)
+            pp = producer_performance(broker.bootstrap, "perf", n_perf)
+            print(f"[bench] pipeline: ProducerPerformance {pp:,.0f}/s", file=sys.stderr, flush=True)
+            cp = consumer_performance(broker.bootstrap, "perf", n_perf)
+            print(f"[bench] pipeline: ConsumerPerformance {cp:,.0f}/s", file=sys.stderr, flush=True)
+            e2e = end_to_end(broker, work / "e2e", START_S + WARMUP_S + duration, AUDIENCE)
+            small = None if quick else end_to_end(broker, work / "e2e-small", WARMUP_S + SMALL_DURATION_S, SMALL_AUDIENCE)
+    note_pp = f"{n_perf:,} x {RECORD_SIZE} B, acks=all, idempotent, linger.ms=5"
+    rows: list[Row] = [
+        {"benchmark": "pipeline", "metric": "Kafka ProducerPerformance", "value": pp, "unit": "events/s", "note": note_pp},
+        {"benchmark": "pipeline", "metric": "Kafka ConsumerPerformance", "value": cp, "unit": "events/s", "note": f"{n_perf:,} records"},
+    ]
+    rows += _e2e_rows(e2e, pp, f"e2e, {AUDIENCE:,} viewers", target=True)
+    if small is not None:
+        rows += _e2e_rows(small, pp, f"e2e, {SMALL_AUDIENCE} viewers", target=False)
     return rows
 
 
