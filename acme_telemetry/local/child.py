@@ -10,11 +10,13 @@ Roles:
 Every role stops the same way, whatever asks: {"cmd": "stop"} on stdin, EOF on stdin (the
 supervisor is gone), SIGTERM (the parent-death signal, or the supervisor's last resort),
 SIGINT or SIGHUP. Stopping flushes, commits and closes; then the final stats are sent and
-the process exits 0. A failure is sent as {"kind": "error"}, one line, and the exit code is 1.
+the process exits 0. A role with nothing to flush yet (Role.idle(): the producer before its
+first record, while the simulator draws a large audience) is cut short at once. A failure is sent as {"kind": "error"}, one line, and the exit code is 1.
 """
 
 from __future__ import annotations
 
+import _thread
 import logging
 import os
 import signal
@@ -73,6 +75,14 @@ class Role:
     def command(self, message: dict[str, Any]) -> None:
         log.warning("unknown command %r", message.get("cmd"))
 
+    def idle(self) -> bool:
+        """True while a stop has nothing to flush, commit or close: it may cut run() short."""
+        return False
+
+
+class Abandoned(Exception):
+    """Raised in the main thread by a stop while the role is idle(): run() ends at once."""
+
 
 class ProducerRole(Role):
     def __init__(self, config: dict[str, Any], channel: Channel) -> None:
@@ -114,6 +124,9 @@ class ProducerRole(Role):
             "last_ts_ms": s.last_ts_ms,
             "wall_clock": self.producer.wall_clock,
         }
+
+    def idle(self) -> bool:
+        return not self.producer.producing
 
     def command(self, message: dict[str, Any]) -> None:
         if message.get("cmd") == "hold":
@@ -267,6 +280,8 @@ def _commands(stdin: Lines, role: Role, stop: threading.Event) -> None:
         if message.get("cmd") == "stop":
             log.info("asked to stop")
             stop.set()
+            if role.idle():
+                _thread.interrupt_main(signal.SIGINT)  # on_signal cuts run() short in the main thread
         else:
             role.command(message)
     if not stop.is_set():
@@ -320,10 +335,14 @@ def main(argv: list[str] | None = None) -> int:
         os.nice(int(config["nice"]))  # the lake path first: see runner.NICE
     stop = threading.Event()
 
+    roles: list[Role] = []
+
     def on_signal(signum: int, frame: object) -> None:
         log.info("%s: stopping", signal.Signals(signum).name)
         stop.set()
         _bound_if_orphan(expected_parent)
+        if roles and roles[0].idle():
+            raise Abandoned  # e.g. the simulator still drawing its audience: nothing to lose
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, on_signal)
@@ -333,12 +352,16 @@ def main(argv: list[str] | None = None) -> int:
         log.exception("the %s could not start", name)
         channel.send("error", error=one_line(exc))
         return 1
+    roles.append(role)
     threading.Thread(target=_commands, args=(stdin, role, stop), name="commands", daemon=True).start()
     reporter = threading.Thread(target=_report, args=(role, channel, stop), name="stats", daemon=True)
     reporter.start()
     t0 = time.monotonic()
     try:
         role.run(stop)
+    except Abandoned:
+        roles.clear()  # a second signal now just stops
+        log.info("the %s stopped before it had anything to flush", name)
     except BaseException as exc:  # noqa: BLE001 - reported to the supervisor, one line
         log.exception("the %s failed", name)
         channel.send("stats", stats=role.stats(), usage=usage())

@@ -134,6 +134,9 @@ class LocalProducer:
         # the load generator waits instead of growing the lag without bound.
         self.go = threading.Event()
         self.go.set()
+        # False until the first record is handed to the client: before that (the simulator
+        # drawing a large audience can take a minute) a stop has nothing to flush.
+        self.producing = False
 
     @property
     def wall_clock(self) -> bool:
@@ -232,6 +235,7 @@ class LocalProducer:
             for batch in self.batches(stop):
                 if stop.is_set():
                     break
+                self.producing = True  # from here on a stop flushes what was handed over
                 send_all(batch)
                 stats.sent += len(batch)
                 if batch:

@@ -314,3 +314,35 @@ def test_a_writer_with_no_partitions_rejoins_then_fails_naming_the_cause(broker,
     assert f"topic no-such-topic does not exist on {broker.bootstrap}" in line[0]
     assert "rejoining group" in (tmp_path / "w.log").read_text()
     assert time.monotonic() - t0 < 30
+
+
+def test_a_stop_while_the_simulator_draws_a_large_audience_is_prompt(broker, tmp_path):
+    """The simulator draws every live session before its first event (about 0.23 ms each:
+    150,000 viewers take ~35 s). A Ctrl-C then has nothing to flush: the producer stops at
+    once instead of after the warm-up (or the supervisor's 60 s stop timeout)."""
+    state = tmp_path / "state"
+    proc = _local(
+        "--bootstrap-servers",
+        broker.bootstrap,
+        "--events",
+        "1000",
+        "--viewers",
+        "150000",
+        "--no-dashboard",
+        "--lake",
+        str(tmp_path / "lake"),
+        "--state-dir",
+        str(state),
+    )
+    log = state / "logs" / "local.log"
+    _wait_for(lambda: log.exists() and "the producer is ready" in log.read_text(), 120, "the producer to start")
+    time.sleep(2)  # well inside the warm-up
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    took = time.monotonic() - t0
+    assert took < 10, f"the stop took {took:.0f} s"
+    assert proc.returncode == 130, err[-2000:]  # interrupted before the N events were in the lake
+    text = log.read_text()
+    assert "the producer stopped before it had anything to flush" in text
+    assert "did not stop within" not in text
