@@ -100,7 +100,7 @@ def _event_struct() -> type[msgspec.Struct]:
             optional.append((f.name, t | None, None))
         else:
             required.append((f.name, t))
-    return msgspec.defstruct("LakeEvent", [*required, *optional], forbid_unknown_fields=False)
+    return msgspec.defstruct("LakeEvent", [*required, *optional], forbid_unknown_fields=False, gc=False)
 
 
 LakeEvent = _event_struct()

@@ -17,6 +17,7 @@ first record, while the simulator draws a large audience) is cut short at once. 
 from __future__ import annotations
 
 import _thread
+import gc
 import logging
 import os
 import signal
@@ -36,6 +37,7 @@ from acme_telemetry.local.supervisor import one_line
 log = logging.getLogger(__name__)
 
 STATS_EVERY_S = 0.25
+GC_THRESHOLD = (50_000, 20, 100)  # gen0 allocations, gen0 passes per gen1, gen1 per gen2
 ORPHAN_GRACE_S = 20.0  # an orphan (the supervisor died) gets this long for its orderly stop, then exits
 
 
@@ -353,6 +355,12 @@ def main(argv: list[str] | None = None) -> int:
         channel.send("error", error=one_line(exc))
         return 1
     roles.append(role)
+    # Every role allocates a few short-lived containers per record (librdkafka's messages,
+    # decoded events, slice keys). The collector's default, a pass every 700 of them, cost
+    # the dashboard feed 12% of its CPU at full speed (add_values: 4.6 -> 4.1 us per event
+    # with this threshold). What exists now (modules, the role) is frozen out of every pass.
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD[0], GC_THRESHOLD[1], GC_THRESHOLD[2])
     threading.Thread(target=_commands, args=(stdin, role, stop), name="commands", daemon=True).start()
     reporter = threading.Thread(target=_report, args=(role, channel, stop), name="stats", daemon=True)
     reporter.start()

@@ -71,6 +71,7 @@ KpiFields = msgspec.defstruct(
         ("startup_time_ms", int | None, None),
         ("fatal", bool | None, None),
     ],
+    gc=False,  # only str, int, bool and None inside: no cycle to find, so not tracked by the collector
 )
 _decode_kpi_fields = msgspec.json.Decoder(KpiFields).decode
 _slice_key = operator.attrgetter(*kpis.SLICE_DIMENSIONS)
