@@ -11,7 +11,8 @@ Every role stops the same way, whatever asks: {"cmd": "stop"} on stdin, EOF on s
 supervisor is gone), SIGTERM (the parent-death signal, or the supervisor's last resort),
 SIGINT or SIGHUP. Stopping flushes, commits and closes; then the final stats are sent and
 the process exits 0. A role with nothing to flush yet (Role.idle(): the producer before its
-first record, while the simulator draws a large audience) is cut short at once. A failure is sent as {"kind": "error"}, one line, and the exit code is 1.
+first record, while the simulator draws a large audience) is cut short at once. A failure
+is sent as {"kind": "error"}, one line, and the exit code is 1.
 """
 
 from __future__ import annotations
