@@ -126,8 +126,12 @@ class ChildService:
         finishes: bool = False,
         ready_required: bool = True,
         start_timeout_s: float | None = None,
+        before_stop: Callable[[], dict[str, Any] | None] | None = None,
     ) -> None:
         self.name = name
+        # Called as the stop begins (the services started after this one have stopped): a
+        # message to send the child just before {"cmd": "stop"}, or None.
+        self.before_stop = before_stop
         self.role = role
         self.config = config
         self.log_dir = log_dir
@@ -249,6 +253,9 @@ class ChildService:
             return
         try:
             if proc.poll() is None:
+                last = self.before_stop() if self.before_stop is not None else None
+                if last is not None:
+                    self.send(last)
                 self.send({"cmd": "stop"})
                 try:
                     proc.wait(self.stop_timeout_s)

@@ -282,7 +282,7 @@ class LocalPipeline:
             log.info("run %s: the writer reads %s from %s", self.run_id, TOPIC, start)
         else:  # the Firehose stand-in: resume from the committed offsets (a new group: from now)
             writer_cfg.update(group_id=WRITER_GROUP, instance_id=f"{WRITER_GROUP}-1", start_offsets=start, resume=True)
-        self.writer = sup.start(ChildService("lake writer", "writer", writer_cfg, log_dir=log_dir))
+        self.writer = sup.start(ChildService("lake writer", "writer", writer_cfg, log_dir=log_dir, before_stop=self._last_drain))
         for inc in o.incidents:
             span = "..".join(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t / 1000)) for t in (inc.start_ms, inc.end_ms))
             self.console.say(f"incident: {inc.dimension}={inc.value} {inc.kind} {span}", stdout=True)
@@ -440,6 +440,14 @@ class LocalPipeline:
         elif lag < MAX_LAG // 2 and self._held:
             self._held = False
             self.producer.send({"cmd": "go"})
+
+    def _last_drain(self) -> dict[str, Any] | None:
+        """As the writer's stop begins (the producer has stopped; its final stats are in): read
+        up to everything the producer acknowledged, then flush. Without it, the records
+        acknowledged in the producer's final flush could still be on their way to the writer
+        when its stop came, and stay in Kafka instead of the lake."""
+        ends = self.produced_offsets()
+        return {"cmd": "drain", "to": ends} if ends else None
 
     def feed_lag(self) -> int | None:
         """Records produced that the dashboard feed has not read yet (None: no dashboard, or no

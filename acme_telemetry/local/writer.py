@@ -76,6 +76,10 @@ LAG_EVERY_S = 0.1
 # consume() waits up to this long for CONSUME_BATCH records: records wait in the writer's
 # hands (counted as lag) no longer than that before they join the buffer.
 CONSUME_WAIT_S = 0.05
+# Stopping with a drain target (the producer's acknowledged end offsets, handed over as the
+# orderly stop begins): read on until everything below it is read, for at most this long,
+# so every record the producer had acknowledged reaches the lake before the last flush.
+DRAIN_ON_STOP_S = 15.0
 
 
 class WriterStalled(RuntimeError):
@@ -202,6 +206,7 @@ class LakeWriter:
         # Set by drain(): once everything below these offsets has been read, flush at once
         # instead of waiting out the buffer interval (as on shutdown).
         self._drain_to: dict[tuple[str, int], int] | None = None
+        self._read_to: dict[tuple[str, int], int] = {}  # next offset to read, per partition read from
         self._consumer: Any = None
         self._lock = threading.Lock()
         self._assignment: set[int] = set()
@@ -291,9 +296,9 @@ class LakeWriter:
         last of them per partition)."""
         if not n:
             return
-        offsets = self._offsets
+        offsets, read_to = self._offsets, self._read_to
         for partition, msg in last.items():
-            offsets[(msg.topic(), partition)] = msg.offset() + 1
+            offsets[(msg.topic(), partition)] = read_to[(msg.topic(), partition)] = msg.offset() + 1
         if self._started is None:
             self._started = time.monotonic()
         self.stats.records_in += n
@@ -331,7 +336,7 @@ class LakeWriter:
             if reason not in self._errors_oldest_ms or arrival_ms < self._errors_oldest_ms[reason]:
                 self._errors_oldest_ms[reason] = arrival_ms
             log.warning("record %s/%d@%d -> errors/%s: %s", topic, partition, offset, reason, detail)
-        self._offsets[(topic, partition)] = offset + 1
+        self._offsets[(topic, partition)] = self._read_to[(topic, partition)] = offset + 1
         if partition not in self._first_offset:
             self._first_offset[partition] = offset
         if self._started is None:
@@ -718,6 +723,8 @@ class LakeWriter:
                     last_check = now
                 if until_events is not None and self._written_target() >= until_events:
                     break
+            if self._fatal is None and self._drain_to is not None:
+                self._read_to_drain(consumer)
             if self._fatal is None:
                 self.flush()
                 self._commit_sync()
@@ -731,6 +738,37 @@ class LakeWriter:
             except Exception:  # noqa: BLE001
                 log.exception("closing the consumer failed")
         return self.stats
+
+    def _read_all(self, target: dict[tuple[str, int], int]) -> bool:
+        """Has every record below `target` been read (buffered, in flight or durable)?"""
+        for tp, end in target.items():
+            read = self._read_to.get(tp)
+            if read is None:  # nothing read from it: it holds nothing new if the start is at the end
+                read = self.durable_offsets.get(tp, (self.start_offsets or {}).get(tp[1], 0))
+            if read < end:
+                return False
+        return True
+
+    def _read_to_drain(self, consumer: Any) -> None:
+        """The orderly stop: read on until every record below the drain target is read (at
+        most DRAIN_ON_STOP_S), so what the producer had acknowledged is in the last flush."""
+        target = self._drain_to or {}
+        deadline = time.monotonic() + DRAIN_ON_STOP_S
+        while not self._read_all(target):
+            if time.monotonic() > deadline:
+                missing = sum(max(0, end - self._read_to.get(tp, end)) for tp, end in target.items())
+                log.warning(
+                    "stopping with about %d acknowledged records not read within %.0f s: they stay in Kafka", missing, DRAIN_ON_STOP_S
+                )
+                return
+            msgs = consumer.consume(CONSUME_BATCH, CONSUME_WAIT_S)
+            if msgs:
+                self._add_batch(msgs)
+            if self._fatal is not None:
+                return
+            if self._size >= self.buffer_bytes:
+                self._flush_async()
+        log.info("read up to the producer's last acknowledged records before the last flush")
 
     def _written_target(self) -> int:
         return self.stats.distinct_events if self.event_ids is not None else self.stats.events_written

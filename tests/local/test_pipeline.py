@@ -208,3 +208,36 @@ def test_broker_restart_mid_produce_loses_nothing(broker, settings, topic, tmp_p
     stop.set()
     t.join(30)
     assert {e["event_id"] for e in lake_events(tmp_path)} == ids
+
+
+def test_a_stop_with_the_producers_end_offsets_reads_up_to_them_before_the_last_flush(settings, topic, tmp_path):
+    """The orderly stop hands the writer the producer's acknowledged end offsets (runner's
+    _last_drain) just before the stop. Records acknowledged in the producer's final flush may
+    not have reached the writer yet: here its fetches wait up to 3 s (fetch.min.bytes far
+    above what the topic holds), so the stop comes before it has read any of them."""
+    w, stop, t = _writer_thread(
+        settings,
+        tmp_path,
+        topic,
+        track_event_ids=True,
+        consumer_overrides={"fetch.min.bytes": 64 * 1024 * 1024, "fetch.wait.max.ms": 3000},
+    )
+    _wait(lambda: w.stats.assigned == 3, 30, "the writer's partitions")
+    time.sleep(3.5)  # its first (empty) fetch answered; the next one waits 3 s at the broker
+    n = 2_000
+    producer = k.make_producer(settings, linger_ms=5)
+    assert k.produce(producer, topic, list(iter_records(n, SimConfig(seed=31)))) == n
+    producer.close()
+    from confluent_kafka import Consumer, TopicPartition
+
+    probe = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": f"{topic}-probe"})
+    ends = {p: probe.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(3)}
+    probe.close()
+    assert sum(ends.values()) == n
+    assert w.stats.records_in == 0, "the writer read the records before the stop: the test proves nothing"
+    w.drain({(topic, p): o for p, o in ends.items()})
+    stop.set()
+    t.join(30)
+    assert not t.is_alive()
+    ids = [e["event_id"] for e in lake_events(tmp_path)]
+    assert len(ids) == len(set(ids)) == n, "every acknowledged record is in the last flush"
