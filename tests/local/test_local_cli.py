@@ -5,18 +5,17 @@ broadcasts KPI messages equal to acme_telemetry.kpis.compute on the same events,
 from __future__ import annotations
 
 import collections
-import os
 import signal
 import subprocess
 import sys
 import threading
-import time
 from datetime import datetime
 from pathlib import Path
 
 import orjson
 import pytest
 from lake_read import lake_events
+from localrun import ENV, ROOT, local, wait_for
 from websockets.sync.client import connect
 
 from acme_telemetry import kpis
@@ -24,7 +23,6 @@ from acme_telemetry.local.broker import pick_port
 from acme_telemetry.simulator import SimConfig, iter_records
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _ts(s: str) -> datetime:
@@ -33,39 +31,27 @@ def _ts(s: str) -> datetime:
 
 def test_local_events_n_feeds_the_dashboard_with_kpis_equal_to_the_kpi_module(broker, tmp_path):
     n, seed, port, start = 6000, 9, pick_port(None), "2026-11-26T15:00:00Z"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "acme_telemetry",
-            "local",
-            "--bootstrap-servers",
-            broker.bootstrap,
-            "--events",
-            str(n),
-            "--seed",
-            str(seed),
-            "--start",
-            start,
-            "--rate",
-            "3000",
-            "--window",
-            "5",
-            "--port",
-            str(port),
-            "--lake",
-            str(tmp_path / "lake"),
-            "--state-dir",
-            str(tmp_path / "state"),
-            "--buffer-interval",
-            "1",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    proc = local(
+        "--bootstrap-servers",
+        broker.bootstrap,
+        "--events",
+        str(n),
+        "--seed",
+        str(seed),
+        "--start",
+        start,
+        "--rate",
+        "3000",
+        "--window",
+        "5",
+        "--port",
+        str(port),
+        "--lake",
+        str(tmp_path / "lake"),
+        "--state-dir",
+        str(tmp_path / "state"),
+        "--buffer-interval",
+        "1",
     )
     url = None
     for line in proc.stdout:  # the URL is printed before anything is produced
@@ -122,7 +108,7 @@ def test_local_events_n_flushes_once_all_are_read_instead_of_waiting_out_the_buf
     """With --events N the writer flushes as on shutdown once it has read all N: a 900 s
     buffer interval (Firehose's maximum) must not keep the command running for 15 minutes."""
     n = 3000
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = ENV
     proc = subprocess.run(
         [
             sys.executable,
@@ -164,47 +150,29 @@ def _produced(log: Path) -> int:
     return int(lines[-1].rsplit("producer stopped: ", 1)[1].split()[0])
 
 
-def _wait_for(cond, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
-        time.sleep(0.2)
-
-
 def _start_local(tmp_path: Path, *extra: str) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "acme_telemetry",
-            "local",
-            "--rate",
-            "1000",
-            "--seed",
-            "4",
-            "--buffer-interval",
-            "1",
-            "--start",
-            "2026-11-26T15:00:00Z",
-            "--port",
-            str(pick_port(None)),
-            "--lake",
-            str(tmp_path / "lake"),
-            "--state-dir",
-            str(tmp_path / "state"),
-            *extra,
-        ],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    proc = local(
+        "--rate",
+        "1000",
+        "--seed",
+        "4",
+        "--buffer-interval",
+        "1",
+        "--start",
+        "2026-11-26T15:00:00Z",
+        "--port",
+        str(pick_port(None)),
+        "--lake",
+        str(tmp_path / "lake"),
+        "--state-dir",
+        str(tmp_path / "state"),
+        *extra,
     )
     assert proc.stdout is not None
     for line in proc.stdout:
         if line.startswith("dashboard: "):
             break
-    _wait_for(lambda: len(_lake_ids(tmp_path / "lake")) > 0, 60, "the first lake object")
+    wait_for(lambda: len(_lake_ids(tmp_path / "lake")) > 0, 60, "the first lake object")
     return proc
 
 

@@ -3,22 +3,18 @@ window (by the KPI engine over the lake's events), the other slices do not, and 
 
 from __future__ import annotations
 
-import os
 import re
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from lake_read import lake_events
+from localrun import local
 
 from acme_telemetry import kpis
 from acme_telemetry.times import ms_of_iso, parse_utc, to_ms
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[2]
 RECOVERY_S = 11  # a session feels the end at its next event: up to a heartbeat (10 s) later
 
 
@@ -29,31 +25,20 @@ def _slice(events: list[dict], start_ms: int, end_ms: int, cdn: str) -> dict:
 
 def test_an_incident_degrades_its_slice_then_it_recovers(broker, tmp_path):
     lake = tmp_path / "lake"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "acme_telemetry",
-            "local",
-            "--bootstrap-servers",
-            broker.bootstrap,
-            "--seed",
-            "5",
-            "--incident",
-            "cdn=fastly,at=+6s,for=8s,kind=outage",
-            "--no-dashboard",
-            "--buffer-interval",
-            "1",
-            "--lake",
-            str(lake),
-            "--state-dir",
-            str(tmp_path / "state"),
-        ],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    proc = local(
+        "--bootstrap-servers",
+        broker.bootstrap,
+        "--seed",
+        "5",
+        "--incident",
+        "cdn=fastly,at=+6s,for=8s,kind=outage",
+        "--no-dashboard",
+        "--buffer-interval",
+        "1",
+        "--lake",
+        str(lake),
+        "--state-dir",
+        str(tmp_path / "state"),
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()

@@ -4,7 +4,6 @@ busy ports, and a writer that is fenced or has no partitions fails in one line i
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import socket
@@ -16,6 +15,7 @@ from pathlib import Path
 import orjson
 import pytest
 from lake_read import lake_events
+from localrun import ENV, ROOT, local, wait_for
 
 from acme_telemetry import kafka as k
 from acme_telemetry.local.broker import LocalBroker, pick_port
@@ -23,27 +23,6 @@ from acme_telemetry.schema import TOPIC
 from acme_telemetry.simulator import SimConfig, iter_records
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[2]
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
-
-
-def _local(*args: str, **kw) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "acme_telemetry", "local", *args],
-        cwd=ROOT,
-        env=ENV,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        **kw,
-    )
-
-
-def _wait_for(cond, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
-        time.sleep(0.2)
 
 
 def _alive(pid: int) -> bool:
@@ -56,7 +35,7 @@ def _alive(pid: int) -> bool:
 
 def test_kill_9_of_the_supervisor_leaves_no_child_and_no_broker(tmp_path):
     state = tmp_path / "state"
-    proc = _local(
+    proc = local(
         "--rate",
         "500",
         "--buffer-interval",
@@ -71,17 +50,17 @@ def test_kill_9_of_the_supervisor_leaves_no_child_and_no_broker(tmp_path):
         str(state),
     )
     log = state / "logs" / "local.log"
-    _wait_for(lambda: log.exists() and "the producer is ready" in log.read_text(), 120, "the producer to start")
+    wait_for(lambda: log.exists() and "the producer is ready" in log.read_text(), 120, "the producer to start")
     pids = [int(p) for p in re.findall(r"is ready \(pid (\d+)\)", log.read_text())]
     broker_pid = int((state / "kafka" / "broker.pid").read_text())
     assert len(pids) == 3 and all(_alive(p) for p in [*pids, broker_pid])
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)
-    _wait_for(lambda: not any(_alive(p) for p in [*pids, broker_pid]), 60, "the children and the broker to die")
+    wait_for(lambda: not any(_alive(p) for p in [*pids, broker_pid]), 60, "the children and the broker to die")
     # The parent-death signal is SIGTERM: the children took their stop path.
     assert "SIGTERM: stopping" in log.read_text()
     # And the state folder is free again: the next run starts.
-    again = _local(
+    again = local(
         "--events",
         "500",
         "--no-dashboard",
@@ -104,7 +83,7 @@ def test_events_n_writes_exactly_this_runs_events_whatever_the_topic_holds(broke
     k.produce(producer, TOPIC, list(iter_records(2500, SimConfig(seed=77))))  # the leftovers
     producer.close()
     n, lake = 3000, tmp_path / "lake"
-    proc = _local(
+    proc = local(
         "--bootstrap-servers",
         broker.bootstrap,
         "--events",
@@ -128,7 +107,7 @@ def test_events_n_writes_exactly_this_runs_events_whatever_the_topic_holds(broke
 
 def test_a_second_run_on_the_same_state_folder_names_the_live_run(broker, tmp_path):
     state = tmp_path / "state"
-    first = _local(
+    first = local(
         "--bootstrap-servers",
         broker.bootstrap,
         "--rate",
@@ -140,7 +119,7 @@ def test_a_second_run_on_the_same_state_folder_names_the_live_run(broker, tmp_pa
         str(state),
     )
     try:
-        _wait_for(lambda: (state / "run.json").exists(), 60, "the first run to hold the state folder")
+        wait_for(lambda: (state / "run.json").exists(), 60, "the first run to hold the state folder")
         second = subprocess.run(
             [
                 sys.executable,
@@ -242,7 +221,7 @@ def test_a_writer_fenced_out_of_its_group_fails_the_run_in_one_line(broker, tmp_
     fails within seconds with the cause, instead of spinning with no partitions."""
     from confluent_kafka import Consumer
 
-    proc = _local(
+    proc = local(
         "--bootstrap-servers",
         broker.bootstrap,
         "--rate",
@@ -258,7 +237,7 @@ def test_a_writer_fenced_out_of_its_group_fails_the_run_in_one_line(broker, tmp_
     log = tmp_path / "state" / "logs" / "local.log"
     rogue = None
     try:
-        _wait_for(lambda: log.exists() and "assigned [('acme-telemetry'" in log.read_text(), 60, "the writer's partitions")
+        wait_for(lambda: log.exists() and "assigned [('acme-telemetry'" in log.read_text(), 60, "the writer's partitions")
         rogue = Consumer(
             {
                 "bootstrap.servers": broker.bootstrap,
@@ -321,7 +300,7 @@ def test_a_stop_while_the_simulator_draws_a_large_audience_is_prompt(broker, tmp
     150,000 viewers take ~35 s). A Ctrl-C then has nothing to flush: the producer stops at
     once instead of after the warm-up (or the supervisor's 60 s stop timeout)."""
     state = tmp_path / "state"
-    proc = _local(
+    proc = local(
         "--bootstrap-servers",
         broker.bootstrap,
         "--events",
@@ -335,7 +314,7 @@ def test_a_stop_while_the_simulator_draws_a_large_audience_is_prompt(broker, tmp
         str(state),
     )
     log = state / "logs" / "local.log"
-    _wait_for(lambda: log.exists() and "the producer is ready" in log.read_text(), 120, "the producer to start")
+    wait_for(lambda: log.exists() and "the producer is ready" in log.read_text(), 120, "the producer to start")
     time.sleep(2)  # well inside the warm-up
     t0 = time.monotonic()
     proc.send_signal(signal.SIGINT)

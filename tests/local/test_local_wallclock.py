@@ -4,10 +4,8 @@ the stream (no duplicate event_id, the second run starts after the first run's l
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from datetime import datetime
@@ -16,13 +14,13 @@ from pathlib import Path
 import orjson
 import pytest
 from lake_read import lake_events
+from localrun import local, wait_for
 from websockets.sync.client import connect
 
 from acme_telemetry.local.broker import pick_port
 from acme_telemetry.times import ms_of_iso
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[2]
 SEED = 1212  # no other test's stream: what this test's lake holds is this test's
 
 
@@ -31,33 +29,22 @@ def _now_ms() -> int:
 
 
 def _local(broker, tmp_path: Path, port: int, *extra: str) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "acme_telemetry",
-            "local",
-            "--bootstrap-servers",
-            broker.bootstrap,
-            "--seed",
-            str(SEED),
-            "--buffer-interval",
-            "1",
-            "--window",
-            "5",
-            "--port",
-            str(port),
-            "--lake",
-            str(tmp_path / "lake"),
-            "--state-dir",
-            str(tmp_path / "state"),
-            *extra,
-        ],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    proc = local(
+        "--bootstrap-servers",
+        broker.bootstrap,
+        "--seed",
+        str(SEED),
+        "--buffer-interval",
+        "1",
+        "--window",
+        "5",
+        "--port",
+        str(port),
+        "--lake",
+        str(tmp_path / "lake"),
+        "--state-dir",
+        str(tmp_path / "state"),
+        *extra,
     )
     assert proc.stdout is not None
     if "--no-dashboard" in extra:
@@ -70,13 +57,6 @@ def _local(broker, tmp_path: Path, port: int, *extra: str) -> subprocess.Popen:
 
 def _events(lake: Path) -> list[dict]:
     return lake_events(lake) if lake.exists() else []
-
-
-def _wait_for(cond, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
-        time.sleep(0.25)
 
 
 def _stop(proc: subprocess.Popen) -> str:
@@ -101,8 +81,8 @@ def test_local_runs_on_the_wall_clock_and_a_restart_continues_without_duplicates
             pass
 
     threading.Thread(target=listen, daemon=True).start()
-    _wait_for(lambda: any(m["type"] == "kpi" for m in messages), 40, "a kpi window on the page")
-    _wait_for(lambda: len(_events(lake)) > 500, 30, "events in the lake")
+    wait_for(lambda: any(m["type"] == "kpi" for m in messages), 40, "a kpi window on the page")
+    wait_for(lambda: len(_events(lake)) > 500, 30, "events in the lake")
     err = _stop(first)
     t1 = _now_ms()
 
@@ -124,7 +104,7 @@ def test_local_runs_on_the_wall_clock_and_a_restart_continues_without_duplicates
 
     # Ctrl-C, then the same command again: the stream continues.
     second = _local(broker, tmp_path, pick_port(None), "--no-dashboard")
-    _wait_for(lambda: len(_events(lake)) > len(run1) + 300, 40, "the second run's events in the lake")
+    wait_for(lambda: len(_events(lake)) > len(run1) + 300, 40, "the second run's events in the lake")
     _stop(second)
     everything = _events(lake)
     ids = [e["event_id"] for e in everything]

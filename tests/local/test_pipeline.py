@@ -10,11 +10,11 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import orjson
 import pytest
 from lake_read import error_records, lake_events
+from localrun import ROOT, wait_for
 
 from acme_telemetry import kafka as k
 from acme_telemetry.local.query import run_query
@@ -22,7 +22,6 @@ from acme_telemetry.local.writer import LakeWriter
 from acme_telemetry.simulator import SimConfig, iter_records
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[2]
 README_QUERY = (
     "SELECT event_type, COUNT(*) AS count FROM acme_telemetry.streaming_events WHERE year = '2026' AND month = '01' GROUP BY event_type"
 )
@@ -45,15 +44,6 @@ def _writer_thread(settings, lake, topic, **kw):
     return w, stop, t
 
 
-def _wait(cond, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
 def test_n_events_give_n_distinct_ids_and_query_matches_ground_truth(settings, topic, tmp_path):
     n = 20_000
     records = list(iter_records(n, SimConfig(seed=7)))
@@ -63,7 +53,7 @@ def test_n_events_give_n_distinct_ids_and_query_matches_ground_truth(settings, t
     producer.close()
 
     w, stop, t = _writer_thread(settings, tmp_path, topic, track_event_ids=True)
-    _wait(lambda: w.stats.distinct_events >= n, 90, f"{n} events in the lake")
+    wait_for(lambda: w.stats.distinct_events >= n, 90, f"{n} events in the lake")
     stop.set()
     t.join(30)
 
@@ -103,7 +93,7 @@ def test_poison_records_land_in_errors_with_reasons_and_never_stop_the_writer(se
     producer.close()
 
     w, stop, t = _writer_thread(settings, tmp_path, topic)
-    _wait(lambda: w.stats.events_written + w.stats.errors_written >= 204, 60, "all records handled")
+    wait_for(lambda: w.stats.events_written + w.stats.errors_written >= 204, 60, "all records handled")
     stop.set()
     t.join(30)
     assert t.is_alive() is False
@@ -157,7 +147,7 @@ def test_kill_9_of_the_writer_loses_nothing(settings, topic, tmp_path):
 
     first = _spawn_writer(settings, lake, topic, tmp_path / "w1.log")
     try:
-        _wait(lambda: len(list(lake.rglob("*.gz"))) >= 2, 60, "the writer's first objects")
+        wait_for(lambda: len(list(lake.rglob("*.gz"))) >= 2, 60, "the writer's first objects")
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait(10)
@@ -166,7 +156,7 @@ def test_kill_9_of_the_writer_loses_nothing(settings, topic, tmp_path):
 
     second = _spawn_writer(settings, lake, topic, tmp_path / "w2.log")
     try:
-        _wait(lambda: {e["event_id"] for e in lake_events(lake)} >= ids, 120, "every event after the restart")
+        wait_for(lambda: {e["event_id"] for e in lake_events(lake)} >= ids, 120, "every event after the restart")
     finally:
         second.send_signal(signal.SIGTERM)
         assert second.wait(30) == 0
@@ -199,12 +189,12 @@ def test_broker_restart_mid_produce_loses_nothing(broker, settings, topic, tmp_p
 
     p = threading.Thread(target=produce_paced, daemon=True)
     p.start()
-    _wait(lambda: w.stats.events_written > 2000, 60, "some events in the lake before the restart")
+    wait_for(lambda: w.stats.events_written > 2000, 60, "some events in the lake before the restart")
     broker.stop()
     time.sleep(2)
     broker.start()
     assert produced.wait(180) and not errors, errors
-    _wait(lambda: w.stats.distinct_events >= n, 120, "every event after the broker restart")
+    wait_for(lambda: w.stats.distinct_events >= n, 120, "every event after the broker restart")
     stop.set()
     t.join(30)
     assert {e["event_id"] for e in lake_events(tmp_path)} == ids
@@ -222,7 +212,7 @@ def test_a_stop_with_the_producers_end_offsets_reads_up_to_them_before_the_last_
         track_event_ids=True,
         consumer_overrides={"fetch.min.bytes": 64 * 1024 * 1024, "fetch.wait.max.ms": 3000},
     )
-    _wait(lambda: w.stats.assigned == 3, 30, "the writer's partitions")
+    wait_for(lambda: w.stats.assigned == 3, 30, "the writer's partitions")
     time.sleep(3.5)  # its first (empty) fetch answered; the next one waits 3 s at the broker
     n = 2_000
     producer = k.make_producer(settings, linger_ms=5)
