@@ -361,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     # the dashboard feed 12% of its CPU at full speed (add_values: 4.6 -> 4.1 us per event
     # with this threshold). What exists now (modules, the role) is frozen out of every pass.
     gc.freeze()
-    gc.set_threshold(GC_THRESHOLD[0], GC_THRESHOLD[1], GC_THRESHOLD[2])
+    gc.set_threshold(*GC_THRESHOLD)
     threading.Thread(target=_commands, args=(stdin, role, stop), name="commands", daemon=True).start()
     reporter = threading.Thread(target=_report, args=(role, channel, stop), name="stats", daemon=True)
     reporter.start()

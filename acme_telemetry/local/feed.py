@@ -134,21 +134,24 @@ class KpiAggregator:
         # add_values' typed path: windows a whole number of ms, the engine's own window states
         self._window_ms = self.window // _MS if self.window % _MS == timedelta(0) else None
         self._typed = self._window_ms is not None and isinstance(window_factory(EPOCH, EPOCH + self.window), kpis.WindowState)
-        self._start_of_ms: dict[int, datetime] = {}
 
     def _window_start(self, t: datetime) -> datetime:
         if self._window_us is not None:
             us = (t - EPOCH) // _US
             start_us = us - us % self._window_us
-            start = self._starts.get(start_us)
-            if start is None:
-                if len(self._starts) > 4096:
-                    self._starts.clear()
-                start = self._starts[start_us] = EPOCH + timedelta(microseconds=start_us)
-            return start
+            return self._start_at_us(start_us)
         w = self.window.total_seconds()
         secs = (t - EPOCH).total_seconds()
         return EPOCH + timedelta(seconds=(secs // w) * w)
+
+    def _start_at_us(self, start_us: int) -> datetime:
+        """The datetime of a window start in epoch microseconds, each made once."""
+        start = self._starts.get(start_us)
+        if start is None:
+            if len(self._starts) > 4096:
+                self._starts.clear()
+            start = self._starts[start_us] = EPOCH + timedelta(microseconds=start_us)
+        return start
 
     def add(self, event: dict[str, Any], partition: Any = 0) -> None:
         t = parse_datetime(event.get("event_timestamp"))
@@ -258,11 +261,7 @@ class KpiAggregator:
 
     def _window_of_ms(self, start_ms: int) -> tuple[Any, bool]:
         """The open (or, for a closed window, late) state of the window starting at start_ms."""
-        start = self._start_of_ms.get(start_ms)
-        if start is None:
-            if len(self._start_of_ms) > 4096:
-                self._start_of_ms.clear()
-            start = self._start_of_ms[start_ms] = EPOCH + start_ms * _MS
+        start = self._start_at_us(start_ms * 1000)
         if self.closed_until is not None and start + self.window <= self.closed_until:
             win = self.late_open.get(start)
             if win is None:

@@ -350,11 +350,7 @@ class LakeWriter:
         self._drain_to = dict(end_offsets)
 
     def _drained(self) -> bool:
-        target = self._drain_to
-        if target is None or not self._offsets:
-            return False
-        read = {**self.durable_offsets, **self._offsets}
-        return all(read.get(tp, 0) >= end for tp, end in target.items())
+        return self._drain_to is not None and bool(self._offsets) and self._read_all(self._drain_to)
 
     def _due(self) -> bool:
         if self._started is None:

@@ -26,15 +26,7 @@ def _both(values: list[bytes | None], partitions: list[int]) -> tuple[KpiAggrega
     for i in range(0, len(values), 700):
         fast.add_values(values[i : i + 700], partitions[i : i + 700])
         for value, partition in zip(values[i : i + 700], partitions[i : i + 700], strict=True):
-            try:
-                event = orjson.loads(value)  # type: ignore[arg-type]
-            except (orjson.JSONDecodeError, TypeError):
-                ref.bad += 1
-                continue
-            if isinstance(event, dict):
-                ref.add(event, partition)
-            else:
-                ref.bad += 1
+            ref.add_value(value, partition)  # orjson.loads, then add() of the dict
         fast.tick()
         ref.tick()
     fast.close_all()
