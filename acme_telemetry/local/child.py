@@ -221,7 +221,15 @@ class DashboardRole(Role):
 
     def stats(self) -> dict[str, Any]:
         a = self.feed.feed.aggregator
-        return {"events": a.events, "windows": a.windows_emitted, "late": a.late, "bad": a.bad, "positions": dict(self.feed.feed.positions)}
+        feed = self.feed.feed
+        return {
+            "events": a.events,
+            "windows": a.windows_emitted,
+            "late": a.late,
+            "bad": a.bad,
+            "positions": dict(feed.positions),
+            "lag": feed.lag,
+        }
 
     def command(self, message: dict[str, Any]) -> None:
         if message.get("cmd") == "catch_up":

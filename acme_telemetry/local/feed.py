@@ -42,6 +42,7 @@ from acme_telemetry.times import EPOCH, ms_of_iso, parse_datetime
 log = logging.getLogger(__name__)
 
 GROUP_ID = "acme-dashboard"
+LAG_EVERY_S = 0.1  # how often the feed's lag is refreshed (the lake writer's cadence too)
 LONG_REBUFFER_MS = kpis.LONG_REBUFFER_MS
 _US = timedelta(microseconds=1)
 
@@ -372,6 +373,9 @@ class DashboardFeed:
         self.aggregator = KpiAggregator(sink.publish_threadsafe, **aggregator_options)
         self.ready = threading.Event()  # set once partitions are assigned and positioned
         self.positions: dict[int, int] = {}  # partition -> next offset to read
+        # records in the topic not read yet (None: no high watermark known yet), from the
+        # client's cached high watermarks every LAG_EVERY_S: what back-pressure holds on
+        self.lag: int | None = None
 
     def run(self, stop: threading.Event) -> None:
         if self.settings.security_protocol == "PLAINTEXT":
@@ -425,7 +429,12 @@ class DashboardFeed:
             self.aggregator.expect_partitions(parts)
             self.ready.set()
             agg, positions = self.aggregator, self.positions
+            lag_at = 0.0
             while not stop.is_set():
+                now = time.monotonic()
+                if now - lag_at >= LAG_EVERY_S:
+                    lag_at = now
+                    self.lag = self._lag(lambda p: consumer.get_watermark_offsets(TopicPartition(self.topic, p), cached=True)[1], parts)
                 msgs: list[Any] = consumer.consume(5000, 0.2)
                 values: list[bytes | None] = []
                 partitions: list[int] = []
@@ -450,6 +459,20 @@ class DashboardFeed:
                 consumer.close()
             except Exception:  # noqa: BLE001
                 log.exception("closing the dashboard consumer failed")
+
+    def _lag(self, high_watermark: Callable[[int], int | None], parts: Sequence[int]) -> int | None:
+        """Records not read yet, over the partitions whose high watermark the client has
+        cached (from its fetches; none before the first: None)."""
+        lag: int | None = None
+        for p in parts:
+            try:
+                hi = high_watermark(p)
+            except Exception:  # noqa: BLE001 - lag is informational
+                continue
+            if hi is None or hi < 0:
+                continue
+            lag = (lag or 0) + max(0, hi - self.positions.get(p, hi))
+        return lag
 
     def _run_kafka_python(self, stop: threading.Event) -> None:
         from kafka import TopicPartition
@@ -484,8 +507,14 @@ class DashboardFeed:
             consumer.position(tp)  # resolve the offsets now, before anyone produces
         self.ready.set()
         agg = self.aggregator
+        by_partition = {tp.partition: tp for tp in tps}
+        lag_at = 0.0
         try:
             while not stop.is_set():
+                now = time.monotonic()
+                if now - lag_at >= LAG_EVERY_S:
+                    lag_at = now
+                    self.lag = self._lag(lambda p: consumer.highwater(by_partition[p]), list(by_partition))
                 batches = consumer.poll(timeout_ms=200)
                 for tp, records in batches.items():
                     if records:

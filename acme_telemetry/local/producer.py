@@ -1,9 +1,18 @@
 """The local producer: simulator records into the topic, at a rate or as fast as Kafka takes them.
 
 On AWS the generator and producer Lambdas do this. Here one loop draws records from the
-simulator and hands them to a Kafka producer; a delivery callback counts each record the
-broker acknowledged and records the offset after it per partition (`end_offsets`). There is
-no flush barrier per chunk: the client batches and pipelines, and only stopping flushes.
+simulator and hands them to a Kafka producer. There is no flush barrier per chunk: the
+client batches and pipelines, and only stopping flushes. What the broker acknowledged:
+- confluent-kafka reports only failed deliveries (`delivery.report.only.error`: a Python
+  callback per record cost about 0.7 CPU-us, a tenth of the producer's time). A record
+  handed over is acknowledged once librdkafka no longer holds it and no failure was
+  reported for it, so `produced` = records handed over - len(producer) - failures, exact
+  after each poll(). Once everything is acknowledged (all `events`, or the flush at stop)
+  `end_offsets` are read from the broker: the topic's high watermarks, which cover every
+  acknowledged record (acks=all) and nothing else, as one run produces to the topic at
+  a time (the state folder's lock);
+- kafka-python (the Lambda's client) calls back for every record: `produced` counts them
+  and `end_offsets` keeps the offset after the highest one per partition.
 
 Two clients:
 - `confluent-kafka` (librdkafka, the default): 7-10x kafka-python's throughput on 2 cores;
@@ -90,7 +99,8 @@ class ProducerStats:
     sent: int = 0  # handed to the client (acknowledged or not yet)
     failed: int = 0  # deliveries that failed and were sent again
     done: bool = False  # all `events` are acknowledged
-    # partition -> highest acknowledged offset + 1 (what the writer must commit to be done)
+    # partition -> highest acknowledged offset + 1 (what the writer must commit to be done);
+    # with confluent-kafka known once everything handed over is acknowledged (module doc)
     end_offsets: dict[int, int] = field(default_factory=dict)
     started_at: float = field(default_factory=time.monotonic)
     last_error: str | None = None
@@ -226,7 +236,7 @@ class LocalProducer:
 
     def run(self, stop: threading.Event) -> ProducerStats:
         """Produce until all events are acknowledged or `stop` is set; always flush and close."""
-        send, send_all, poll, close = self._confluent() if self.client == "confluent-kafka" else self._kafka_python()
+        send, send_all, poll, close, settle = self._confluent() if self.client == "confluent-kafka" else self._kafka_python()
         stats = self.stats
         rate = self._pace()
         saved_at = time.monotonic()
@@ -260,12 +270,16 @@ class LocalProducer:
             while not stop.is_set() and (stats.produced < stats.sent or self._retry):
                 poll(0.1)
                 self._resend(send)
+            if stats.produced >= stats.sent and not self._retry:
+                settle()
             stats.done = self.events is not None and stats.produced >= self.events
         finally:
             try:
                 close()
             except Exception:  # noqa: BLE001 - what was acknowledged is counted; the rest is resent next run
                 log.exception("closing the producer failed")
+            if self.producing:
+                settle()
             stats.done = self.events is not None and stats.produced >= self.events
             self._save()
             log.info("producer stopped: %d produced", stats.produced)
@@ -280,50 +294,64 @@ class LocalProducer:
                 self.stats.failed -= 1  # counted again if this delivery fails too
             send(key, value)
 
-    def _confluent(self) -> tuple[Any, Any, Any, Any]:
+    def _confluent(self) -> tuple[Any, Any, Any, Any, Any]:
         from confluent_kafka import Producer
 
-        producer = Producer(confluent_producer_config(self.settings))
-        produce, poll, topic = producer.produce, producer.poll, self.topic
         stats = self.stats
-        end_offsets = stats.end_offsets
+        calls = failures = 0  # produce() calls (resends included); failed deliveries reported
 
         def on_delivery(err: Any, msg: Any) -> None:
-            # librdkafka runs delivery reports inside poll(), in this (the main) thread, so the
-            # counters need no lock: the stats thread reads an int and copies a dict, each
-            # atomic under the GIL. One report per record: this is the producer's hot path.
-            if err is None:
-                stats.produced += 1
-                offset = msg.offset()
-                partition = msg.partition()
-                if offset >= end_offsets.get(partition, 0):
-                    end_offsets[partition] = offset + 1
-            else:
+            # Only failures reach Python (delivery.report.only.error); they run inside poll(),
+            # in this (the main) thread.
+            nonlocal failures
+            if err is not None:
+                failures += 1
                 self._failed(msg.key(), msg.value(), err)
 
+        producer = Producer({**confluent_producer_config(self.settings), "on_delivery": on_delivery})
+        produce, poll_, topic = producer.produce, producer.poll, self.topic
+
+        def poll(timeout: float) -> None:
+            poll_(timeout)
+            # acknowledged: handed over, no longer held by librdkafka (a failure's report is
+            # held until this poll served it), and not failed
+            stats.produced = calls - len(producer) - failures
+
         def send(key: bytes, value: bytes) -> None:
+            nonlocal calls
             while True:
                 try:
-                    produce(topic, value, key, on_delivery=on_delivery)
+                    produce(topic, value, key)
+                    calls += 1
                     return
                 except BufferError:  # librdkafka's queue is full: serve delivery reports
                     poll(0.05)
 
         def send_all(batch: Batch) -> None:
+            nonlocal calls
             for key, value, _ in batch:
                 try:
-                    produce(topic, value, key, on_delivery=on_delivery)
+                    produce(topic, value, key)
                 except BufferError:
+                    calls -= 1  # send() counts it
                     send(key, value)
+            calls += len(batch)
 
         def close() -> None:
             left = producer.flush(30)
+            stats.produced = calls - len(producer) - failures
             if left:
                 log.warning("%d records were not acknowledged within 30 s of stopping", left)
 
-        return send, send_all, poll, close
+        def settle() -> None:
+            try:
+                stats.end_offsets = high_watermarks(self.settings, topic)
+            except Exception as exc:  # noqa: BLE001 - the run goes on; the writer flushes what it read
+                log.warning("could not read the end offsets of %s: %s", topic, exc)
 
-    def _kafka_python(self) -> tuple[Any, Any, Any, Any]:
+        return send, send_all, poll, close, settle
+
+    def _kafka_python(self) -> tuple[Any, Any, Any, Any, Any]:
         producer = make_producer(self.settings, linger_ms=20, batch_size=256 * 1024)
         topic = self.topic
 
@@ -344,7 +372,25 @@ class LocalProducer:
             producer.flush(30)
             producer.close(timeout=10)
 
-        return send, send_all, poll, close
+        def settle() -> None:
+            pass  # end_offsets come from the callbacks
+
+        return send, send_all, poll, close, settle
+
+
+def high_watermarks(settings: KafkaSettings, topic: str, timeout_s: float = 10.0) -> dict[int, int]:
+    """partition -> the topic's high watermark (the offset the next record will get) on the
+    embedded broker; ValueError if the topic has no partitions there."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    c = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": "acme-offsets-probe", "client.id": "acme-offsets-probe"})
+    try:
+        tmd = c.list_topics(topic, timeout=timeout_s).topics.get(topic)
+        if tmd is None or tmd.error is not None or not tmd.partitions:
+            raise ValueError(f"topic {topic} has no partitions on {settings.bootstrap_servers}")
+        return {p: int(c.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s)[1]) for p in sorted(tmd.partitions)}
+    finally:
+        c.close()
 
 
 def confluent_producer_config(settings: KafkaSettings) -> dict[str, Any]:
@@ -361,6 +407,7 @@ def confluent_producer_config(settings: KafkaSettings) -> dict[str, Any]:
         "queue.buffering.max.messages": 2 * MAX_IN_FLIGHT,
         "queue.buffering.max.kbytes": 512 * 1024,
         "message.timeout.ms": 120_000,
+        "delivery.report.only.error": True,  # see the module doc for what is counted instead
         # JSON events compress about 5x: the broker writes and serves a fifth of the bytes
         # (its CPU per event fell by a fifth in the pipeline benchmark), for ~0.5 CPU-us per
         # event here and less in each consumer. The lake objects are gzip regardless.

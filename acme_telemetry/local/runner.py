@@ -196,17 +196,12 @@ def run(opts: RunOptions, *, console: Console | None = None, pipeline_out: list[
 
 def topic_end_offsets(settings: KafkaSettings, topic: str) -> dict[int, int]:
     """partition -> the offset the next record will get (the run's start, for --events N)."""
-    from confluent_kafka import Consumer, TopicPartition
+    from acme_telemetry.local.producer import high_watermarks
 
-    c = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": "acme-offsets-probe", "client.id": "acme-offsets-probe"})
     try:
-        md = c.list_topics(topic, timeout=10)
-        tmd = md.topics.get(topic)
-        if tmd is None or tmd.error is not None or not tmd.partitions:
-            raise CliError(f"topic {topic} has no partitions on {settings.bootstrap_servers}")
-        return {p: int(c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]) for p in sorted(tmd.partitions)}
-    finally:
-        c.close()
+        return high_watermarks(settings, topic)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
 
 
 class LocalPipeline:
@@ -450,15 +445,12 @@ class LocalPipeline:
         return {"cmd": "drain", "to": ends} if ends else None
 
     def feed_lag(self) -> int | None:
-        """Records produced that the dashboard feed has not read yet (None: no dashboard, or no
-        report from it yet)."""
+        """Records in the topic that the dashboard feed has not read yet, as it reports them
+        (None: no dashboard, or no figure from it yet)."""
         if self.dashboard is None:
             return None
-        positions = self.dashboard.stats.get("positions")
-        if not isinstance(positions, dict):
-            return None
-        read = {int(p): int(o) for p, o in positions.items()}
-        return sum(max(0, end - read.get(p, end)) for p, end in self.produced_offsets().items())
+        lag = self.dashboard.stats.get("lag")
+        return lag if isinstance(lag, int) else None
 
     def deadline_s(self) -> float | None:
         o = self.opts
