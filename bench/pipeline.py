@@ -3,15 +3,21 @@
 1. starts the embedded broker (local.broker.LocalBroker, a fresh state folder);
 2. Kafka's ProducerPerformance: 941 B records (the simulator's mean event size), acks=all,
    idempotent, linger.ms=5, as fast as it goes, into a 3-partition topic, after a quarter-size
-   run that warms the broker up (not reported);
+   run that warms the broker up (not reported); twice, and the faster run is the reference
+   (one run in a few fell to ~126k/s from 145-150k, which would flatter the ratio);
 3. Kafka's ConsumerPerformance on the records just written;
 4. the end-to-end pipeline (`local`: producer, lake writer and dashboard feed processes)
-   at full speed for DURATION_S seconds, sampled every second: produced, durable in the
-   lake, the writer's lag (records in Kafka not yet durable in the lake) and the feed's
-   (records produced that the dashboard has not counted yet). The rates are over the
-   sustained phase: from WARMUP_S after the first record was produced to the end of the
-   production (the orderly stop after it is not throughput);
-5. CPU-us per event and peak memory of each process (supervisor, producer, writer,
+   for E2E_WARMUP_S, reported for information only: like ProducerPerformance, it warms the
+   broker up first. The broker's JIT compiles what this client and these consumers use on
+   their first run (lz4 batches, read_committed fetches): on that run C2 compiling took a
+   third of the broker's CPU in the sustained phase, and the broker's CPU per event fell
+   from 5.9 to about 2 us over the next three runs;
+5. the end-to-end pipeline again, at full speed for DURATION_S seconds, sampled every
+   second: produced, durable in the lake, the writer's lag (records in Kafka not yet durable
+   in the lake) and the feed's (records produced that the dashboard has not counted yet).
+   The rates are over the sustained phase: from WARMUP_S after the first record was
+   produced to the end of the production (the orderly stop after it is not throughput);
+6. CPU-us per event and peak memory of each process (supervisor, producer, writer,
    dashboard, and the broker over the end-to-end phase).
 
 The target (issue 13): end to end (durable in the lake, feed on) >= 0.7 x ProducerPerformance
@@ -49,6 +55,7 @@ TARGET_RATIO = 0.7
 DURATION_S = 60.0  # the sustained phase, at least
 QUICK_DURATION_S = 15.0
 WARMUP_S = 5.0  # left out of the sustained rate: JIT, first fetches, the first flush
+E2E_WARMUP_S = 45.0  # the pipeline's first run on the broker, for information (module doc)
 START_S = 10.0  # headroom for the simulator to draw its audience before the first record
 AUDIENCE = 20_000
 SMALL_AUDIENCE = 200
@@ -318,10 +325,13 @@ def run(quick: bool = False) -> list[Row]:
             # pipeline after it, meets a warm broker.
             warm = producer_performance(broker.bootstrap, "perf-warmup", n_perf // 4)
             print(f"[bench] pipeline: ProducerPerformance warm-up, cold broker {warm:,.0f}/s", file=sys.stderr, flush=True)
-            pp = producer_performance(broker.bootstrap, "perf", n_perf)
-            print(f"[bench] pipeline: ProducerPerformance {pp:,.0f}/s", file=sys.stderr, flush=True)
+            pps = [producer_performance(broker.bootstrap, "perf", n_perf) for _ in range(2)]
+            pp = max(pps)
+            print(f"[bench] pipeline: ProducerPerformance {', '.join(f'{x:,.0f}/s' for x in pps)}", file=sys.stderr, flush=True)
             cp = consumer_performance(broker.bootstrap, "perf", n_perf)
             print(f"[bench] pipeline: ConsumerPerformance {cp:,.0f}/s", file=sys.stderr, flush=True)
+            first = end_to_end(broker, work / "e2e-warmup", START_S + WARMUP_S + (QUICK_DURATION_S if quick else E2E_WARMUP_S), AUDIENCE)
+            print(f"[bench] pipeline: warm-up run, cold broker {first['lake_rate']:,.0f}/s", file=sys.stderr, flush=True)
             e2e = end_to_end(broker, work / "e2e", START_S + WARMUP_S + duration, AUDIENCE)
             small = None if quick else end_to_end(broker, work / "e2e-small", WARMUP_S + SMALL_DURATION_S, SMALL_AUDIENCE)
     note_pp = f"{n_perf:,} x {RECORD_SIZE} B, acks=all, idempotent, linger.ms=5"
@@ -331,7 +341,7 @@ def run(quick: bool = False) -> list[Row]:
             "metric": "Kafka ProducerPerformance",
             "value": pp,
             "unit": "events/s",
-            "note": note_pp + ", warm broker",
+            "note": note_pp + f", warm broker; the faster of two runs ({', '.join(f'{x:,.0f}' for x in pps)})",
         },
         {
             "benchmark": "pipeline",
@@ -350,6 +360,16 @@ def run(quick: bool = False) -> list[Row]:
             "value": e2e["lake_rate"] / warm,
             "unit": "ratio",
             "note": "for information: the target is against the warm broker",
+        }
+    )
+    rows.append(
+        {
+            "benchmark": "pipeline",
+            "metric": f"e2e, {AUDIENCE:,} viewers: warm-up run, durable in the lake",
+            "value": first["lake_rate"],
+            "unit": "events/s",
+            "note": f"the pipeline's first run on the broker, {first['duration']:.0f} s sustained (for information): "
+            f"{first['lake_rate'] / pp:.2f} x ProducerPerformance",
         }
     )
     if small is not None:
