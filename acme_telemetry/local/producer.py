@@ -69,6 +69,7 @@ LIVE_VIEWERS = 2000  # an endless run's audience without --viewers: about 225 ev
 PACE_STEP = 500  # records between two looks at the clock (--rate) and at the delivery reports
 MAX_IN_FLIGHT = 200_000  # records handed over and not yet acknowledged (bounds memory)
 SAVE_EVERY_S = 1.0  # how often the wall-clock stream's resume point is written
+SETTLE_TIMEOUT_S = 5.0  # reading the end offsets from the broker, at most (module doc)
 Batch = list[tuple[bytes, bytes, int | None]]  # (key, value, event time ms if known)
 
 
@@ -344,8 +345,8 @@ class LocalProducer:
                 log.warning("%d records were not acknowledged within 30 s of stopping", left)
 
         def settle() -> None:
-            try:
-                stats.end_offsets = high_watermarks(self.settings, topic)
+            try:  # a short budget: a stop with the broker gone must not wait on it again
+                stats.end_offsets = high_watermarks(self.settings, topic, SETTLE_TIMEOUT_S)
             except Exception as exc:  # noqa: BLE001 - the run goes on; the writer flushes what it read
                 log.warning("could not read the end offsets of %s: %s", topic, exc)
 
@@ -380,15 +381,21 @@ class LocalProducer:
 
 def high_watermarks(settings: KafkaSettings, topic: str, timeout_s: float = 10.0) -> dict[int, int]:
     """partition -> the topic's high watermark (the offset the next record will get) on the
-    embedded broker; ValueError if the topic has no partitions there."""
+    embedded broker, within `timeout_s` in all (else the client's KafkaException); ValueError
+    if the topic has no partitions there."""
     from confluent_kafka import Consumer, TopicPartition
+
+    deadline = time.monotonic() + timeout_s
+
+    def left() -> float:
+        return max(0.1, deadline - time.monotonic())
 
     c = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": "acme-offsets-probe", "client.id": "acme-offsets-probe"})
     try:
-        tmd = c.list_topics(topic, timeout=timeout_s).topics.get(topic)
+        tmd = c.list_topics(topic, timeout=left()).topics.get(topic)
         if tmd is None or tmd.error is not None or not tmd.partitions:
             raise ValueError(f"topic {topic} has no partitions on {settings.bootstrap_servers}")
-        return {p: int(c.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s)[1]) for p in sorted(tmd.partitions)}
+        return {p: int(c.get_watermark_offsets(TopicPartition(topic, p), timeout=left())[1]) for p in sorted(tmd.partitions)}
     finally:
         c.close()
 

@@ -12,9 +12,11 @@ import threading
 import time
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from localrun import wait_for
 
+from acme_telemetry.kafka import KafkaSettings
+from acme_telemetry.local.broker import pick_port
 from acme_telemetry.local.feed import DashboardFeed
 from acme_telemetry.local.producer import LocalProducer, high_watermarks
 from acme_telemetry.simulator import SimConfig, iter_records
@@ -69,6 +71,15 @@ def test_a_stopped_producer_reports_only_what_the_broker_acknowledged(settings, 
     assert stats.produced == stats.sent == sum(ends.values()), "after the flush, everything handed over is acknowledged"
     assert stats.end_offsets == ends
     assert not stats.done
+
+
+def test_reading_the_end_offsets_of_a_broker_that_is_gone_gives_up_within_its_budget():
+    """The producer reads them as it stops; a stop with the broker gone must not wait long."""
+    nobody = KafkaSettings.local(f"127.0.0.1:{pick_port(None)}")
+    t = time.monotonic()
+    with pytest.raises(KafkaException):
+        high_watermarks(nobody, "acme-telemetry", timeout_s=1.0)
+    assert time.monotonic() - t < 3.0
 
 
 class _Sink:
