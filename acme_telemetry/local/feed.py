@@ -394,7 +394,7 @@ class DashboardFeed:
         """
         from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-        from acme_telemetry.local.writer import confluent_consumer_config
+        from acme_telemetry.local.writer import cached_lag, confluent_consumer_config
 
         # Fetches of at least 64 KB (compressed: some 300 events), or whatever 100 ms brought:
         # a record waits at the broker 100 ms at most, far inside the windows' 2 s lateness.
@@ -434,7 +434,9 @@ class DashboardFeed:
                 now = time.monotonic()
                 if now - lag_at >= LAG_EVERY_S:
                     lag_at = now
-                    self.lag = self._lag(lambda p: consumer.get_watermark_offsets(TopicPartition(self.topic, p), cached=True)[1], parts)
+                    self.lag = cached_lag(
+                        lambda p: consumer.get_watermark_offsets(TopicPartition(self.topic, p), cached=True)[1], positions.get, parts
+                    )
                 msgs: list[Any] = consumer.consume(5000, 0.2)
                 values: list[bytes | None] = []
                 partitions: list[int] = []
@@ -460,22 +462,10 @@ class DashboardFeed:
             except Exception:  # noqa: BLE001
                 log.exception("closing the dashboard consumer failed")
 
-    def _lag(self, high_watermark: Callable[[int], int | None], parts: Sequence[int]) -> int | None:
-        """Records not read yet, over the partitions whose high watermark the client has
-        cached (from its fetches; none before the first: None)."""
-        lag: int | None = None
-        for p in parts:
-            try:
-                hi = high_watermark(p)
-            except Exception:  # noqa: BLE001 - lag is informational
-                continue
-            if hi is None or hi < 0:
-                continue
-            lag = (lag or 0) + max(0, hi - self.positions.get(p, hi))
-        return lag
-
     def _run_kafka_python(self, stop: threading.Event) -> None:
         from kafka import TopicPartition
+
+        from acme_telemetry.local.writer import cached_lag
 
         # The dashboard shows what is live and needs no offsets of its own, so it assigns
         # itself every partition instead of joining a group: no rebalance can leave it
@@ -514,7 +504,7 @@ class DashboardFeed:
                 now = time.monotonic()
                 if now - lag_at >= LAG_EVERY_S:
                     lag_at = now
-                    self.lag = self._lag(lambda p: consumer.highwater(by_partition[p]), list(by_partition))
+                    self.lag = cached_lag(lambda p: consumer.highwater(by_partition[p]), self.positions.get, by_partition)
                 batches = consumer.poll(timeout_ms=200)
                 for tp, records in batches.items():
                     if records:

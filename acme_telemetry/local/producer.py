@@ -318,15 +318,18 @@ class LocalProducer:
             # held until this poll served it), and not failed
             stats.produced = calls - len(producer) - failures
 
-        def send(key: bytes, value: bytes) -> None:
-            nonlocal calls
+        def put(key: bytes, value: bytes) -> None:
             while True:
                 try:
                     produce(topic, value, key)
-                    calls += 1
                     return
                 except BufferError:  # librdkafka's queue is full: serve delivery reports
                     poll(0.05)
+
+        def send(key: bytes, value: bytes) -> None:
+            nonlocal calls
+            put(key, value)
+            calls += 1
 
         def send_all(batch: Batch) -> None:
             nonlocal calls
@@ -334,9 +337,8 @@ class LocalProducer:
                 try:
                     produce(topic, value, key)
                 except BufferError:
-                    calls -= 1  # send() counts it
-                    send(key, value)
-            calls += len(batch)
+                    put(key, value)
+            calls += len(batch)  # counted once handed over, so `produced` never runs ahead
 
         def close() -> None:
             left = producer.flush(30)

@@ -49,7 +49,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -113,6 +113,24 @@ class WriterStats:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+def cached_lag(high_watermark: Callable[[int], int | None], done: Callable[[int], int | None], partitions: Iterable[int]) -> int | None:
+    """Records in the topic past what a consumer has done (`done(p)`: the offset after its
+    last record on partition p, None: nothing yet, which counts no lag), summed over the
+    partitions whose high watermark its client has cached from its fetches (`high_watermark`:
+    no round trip); None while it knows none. The lake writer's and the feed's lag."""
+    lag: int | None = None
+    for p in partitions:
+        try:
+            hi = high_watermark(p)
+        except Exception:  # noqa: BLE001 - lag is informational
+            continue
+        if hi is None or hi < 0:
+            continue
+        d = done(p)
+        lag = (lag or 0) + max(0, hi - (d if d is not None else hi))
+    return lag
 
 
 def confluent_consumer_config(settings: KafkaSettings, group_id: str, **overrides: Any) -> dict[str, Any]:
@@ -663,21 +681,17 @@ class LakeWriter:
     def _update_lag(self) -> None:
         from confluent_kafka import TopicPartition
 
-        lag = 0
-        for p in self._assignment:
-            try:
-                _, hi = self._consumer.get_watermark_offsets(TopicPartition(self.topic, p), cached=True)
-            except Exception:  # noqa: BLE001 - lag is informational
-                continue
-            if hi < 0:
-                continue
-            done = self.durable_offsets.get((self.topic, p))
-            if done is None:
-                done = self._first_offset.get(p)
-                if done is None and self.start_offsets is not None:
-                    done = self.start_offsets.get(p)
-            lag += max(0, hi - (done if done is not None else hi))
-        self.stats.lag = lag
+        def done(p: int) -> int | None:
+            d = self.durable_offsets.get((self.topic, p))
+            if d is None:
+                d = self._first_offset.get(p)
+                if d is None and self.start_offsets is not None:
+                    d = self.start_offsets.get(p)
+            return d
+
+        consumer, topic = self._consumer, self.topic
+        lag = cached_lag(lambda p: consumer.get_watermark_offsets(TopicPartition(topic, p), cached=True)[1], done, self._assignment)
+        self.stats.lag = lag or 0
         self.stats.assigned = len(self._assignment)
 
     def run(self, stop: threading.Event, *, until_events: int | None = None) -> WriterStats:
