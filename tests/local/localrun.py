@@ -27,6 +27,11 @@ def local(*args: str, **popen: Any) -> subprocess.Popen:
     )
 
 
+def folders(lake: Path, state_dir: Path) -> list[str]:
+    """`--lake LAKE --state-dir STATE`: where a run writes, which every such test names."""
+    return ["--lake", str(lake), "--state-dir", str(state_dir)]
+
+
 def wait_for(cond: Callable[[], object], timeout: float, what: str, every: float = 0.2) -> None:
     """Poll `cond` until it is true; AssertionError naming `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout

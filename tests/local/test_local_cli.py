@@ -15,7 +15,7 @@ from pathlib import Path
 import orjson
 import pytest
 from lake_read import lake_events
-from localrun import ENV, ROOT, local, wait_for
+from localrun import ENV, ROOT, folders, local, wait_for
 from websockets.sync.client import connect
 
 from acme_telemetry import kpis
@@ -46,10 +46,7 @@ def test_local_events_n_feeds_the_dashboard_with_kpis_equal_to_the_kpi_module(br
         "5",
         "--port",
         str(port),
-        "--lake",
-        str(tmp_path / "lake"),
-        "--state-dir",
-        str(tmp_path / "state"),
+        *folders(tmp_path / "lake", tmp_path / "state"),
         "--buffer-interval",
         "1",
     )
@@ -124,10 +121,7 @@ def test_local_events_n_flushes_once_all_are_read_instead_of_waiting_out_the_buf
             "--no-dashboard",
             "--buffer-interval",
             "900",
-            "--lake",
-            str(tmp_path / "lake"),
-            "--state-dir",
-            str(tmp_path / "state"),
+            *folders(tmp_path / "lake", tmp_path / "state"),
         ],
         cwd=ROOT,
         env=env,
@@ -162,10 +156,7 @@ def _start_local(tmp_path: Path, *extra: str) -> subprocess.Popen:
         "2026-11-26T15:00:00Z",
         "--port",
         str(pick_port(None)),
-        "--lake",
-        str(tmp_path / "lake"),
-        "--state-dir",
-        str(tmp_path / "state"),
+        *folders(tmp_path / "lake", tmp_path / "state"),
         *extra,
     )
     assert proc.stdout is not None

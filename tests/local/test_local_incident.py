@@ -9,7 +9,7 @@ import time
 
 import pytest
 from lake_read import lake_events
-from localrun import local
+from localrun import folders, local
 
 from acme_telemetry import kpis
 from acme_telemetry.times import ms_of_iso, parse_utc, to_ms
@@ -35,10 +35,7 @@ def test_an_incident_degrades_its_slice_then_it_recovers(broker, tmp_path):
         "--no-dashboard",
         "--buffer-interval",
         "1",
-        "--lake",
-        str(lake),
-        "--state-dir",
-        str(tmp_path / "state"),
+        *folders(lake, tmp_path / "state"),
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()

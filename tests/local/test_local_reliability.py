@@ -15,7 +15,7 @@ from pathlib import Path
 import orjson
 import pytest
 from lake_read import lake_events
-from localrun import ENV, ROOT, local, wait_for
+from localrun import ENV, ROOT, folders, local, wait_for
 
 from acme_telemetry import kafka as k
 from acme_telemetry.local.broker import LocalBroker, pick_port
@@ -44,10 +44,7 @@ def test_kill_9_of_the_supervisor_leaves_no_child_and_no_broker(tmp_path):
         str(pick_port(None)),
         "--kafka-port",
         str(pick_port(None)),
-        "--lake",
-        str(tmp_path / "lake"),
-        "--state-dir",
-        str(state),
+        *folders(tmp_path / "lake", state),
     )
     log = state / "logs" / "local.log"
     wait_for(lambda: log.exists() and "the producer is ready" in log.read_text(), 120, "the producer to start")
@@ -66,10 +63,7 @@ def test_kill_9_of_the_supervisor_leaves_no_child_and_no_broker(tmp_path):
         "--no-dashboard",
         "--kafka-port",
         str(pick_port(None)),
-        "--lake",
-        str(tmp_path / "lake2"),
-        "--state-dir",
-        str(state),
+        *folders(tmp_path / "lake2", state),
     )
     _, err = again.communicate(timeout=180)
     assert again.returncode == 0, err[-2000:]
@@ -93,10 +87,7 @@ def test_events_n_writes_exactly_this_runs_events_whatever_the_topic_holds(broke
         "--no-dashboard",
         "--buffer-interval",
         "1",
-        "--lake",
-        str(lake),
-        "--state-dir",
-        str(tmp_path / "state"),
+        *folders(lake, tmp_path / "state"),
     )
     _, err = proc.communicate(timeout=180)
     assert proc.returncode == 0, err[-2000:]
@@ -113,10 +104,7 @@ def test_a_second_run_on_the_same_state_folder_names_the_live_run(broker, tmp_pa
         "--rate",
         "200",
         "--no-dashboard",
-        "--lake",
-        str(tmp_path / "lake"),
-        "--state-dir",
-        str(state),
+        *folders(tmp_path / "lake", state),
     )
     try:
         wait_for(lambda: (state / "run.json").exists(), 60, "the first run to hold the state folder")
@@ -129,10 +117,7 @@ def test_a_second_run_on_the_same_state_folder_names_the_live_run(broker, tmp_pa
                 "--events",
                 "10",
                 "--no-dashboard",
-                "--lake",
-                str(tmp_path / "lake2"),
-                "--state-dir",
-                str(state),
+                *folders(tmp_path / "lake2", state),
             ],
             cwd=ROOT,
             env=ENV,
@@ -200,10 +185,7 @@ def test_an_explicit_port_that_is_taken_is_an_error_naming_it(flag, broker, tmp_
                 flag,
                 str(port),
                 *extra,
-                "--lake",
-                str(tmp_path / "lake"),
-                "--state-dir",
-                str(tmp_path / "state"),
+                *folders(tmp_path / "lake", tmp_path / "state"),
             ],
             cwd=ROOT,
             env=ENV,
@@ -229,10 +211,7 @@ def test_a_writer_fenced_out_of_its_group_fails_the_run_in_one_line(broker, tmp_
         "--no-dashboard",
         "--buffer-interval",
         "1",
-        "--lake",
-        str(tmp_path / "lake"),
-        "--state-dir",
-        str(tmp_path / "state"),
+        *folders(tmp_path / "lake", tmp_path / "state"),
     )
     log = tmp_path / "state" / "logs" / "local.log"
     rogue = None
@@ -308,10 +287,7 @@ def test_a_stop_while_the_simulator_draws_a_large_audience_is_prompt(broker, tmp
         "--viewers",
         "150000",
         "--no-dashboard",
-        "--lake",
-        str(tmp_path / "lake"),
-        "--state-dir",
-        str(state),
+        *folders(tmp_path / "lake", state),
     )
     log = state / "logs" / "local.log"
     wait_for(lambda: log.exists() and "the producer is ready" in log.read_text(), 120, "the producer to start")

@@ -14,7 +14,7 @@ from pathlib import Path
 import orjson
 import pytest
 from lake_read import lake_events
-from localrun import local, wait_for
+from localrun import folders, local, wait_for
 from websockets.sync.client import connect
 
 from acme_telemetry.local.broker import pick_port
@@ -40,10 +40,7 @@ def _local(broker, tmp_path: Path, port: int, *extra: str) -> subprocess.Popen:
         "5",
         "--port",
         str(port),
-        "--lake",
-        str(tmp_path / "lake"),
-        "--state-dir",
-        str(tmp_path / "state"),
+        *folders(tmp_path / "lake", tmp_path / "state"),
         *extra,
     )
     assert proc.stdout is not None
