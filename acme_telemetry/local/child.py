@@ -32,7 +32,7 @@ from typing import IO, Any
 import orjson
 
 from acme_telemetry.kafka import KafkaSettings
-from acme_telemetry.local.proc import PARENT_PID_ENV, usage
+from acme_telemetry.local.proc import PARENT_PID_ENV, lower_priority, usage
 from acme_telemetry.local.supervisor import one_line
 
 log = logging.getLogger(__name__)
@@ -343,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     config: dict[str, Any] = orjson.loads(first)["config"]
     _setup_logging(config.get("log_file"), name)
     if config.get("nice"):
-        os.nice(int(config["nice"]))  # the lake path first: see runner.NICE
+        lower_priority(int(config["nice"]))  # the lake path first: see runner.NICE
     stop = threading.Event()
 
     roles: list[Role] = []

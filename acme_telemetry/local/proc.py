@@ -86,6 +86,28 @@ def parent_death_signal(sig: int = signal.SIGTERM) -> Callable[[], None] | None:
     return preexec
 
 
+AUTOGROUP = Path("/proc/self/autogroup")
+
+
+def lower_priority(n: int, autogroup: Path = AUTOGROUP) -> None:
+    """Lower this process's CPU priority by `n` (niceness), for the machine's scheduler.
+
+    Each child runs in a session of its own (start_new_session), and Linux with autogroup
+    scheduling (kernel.sched_autogroup_enabled, on by default) shares the CPU fairly between
+    sessions first: a thread's own niceness only ranks it against threads of its session.
+    So the niceness is also written to the session's autogroup (man 7 sched), which any
+    process may raise for itself. Where there is no autogroup (macOS; Linux without it)
+    os.nice alone ranks the processes."""
+    os.nice(n)
+    try:
+        with open(autogroup, "w") as f:
+            f.write(str(min(19, max(-20, n))))
+    except FileNotFoundError:
+        pass  # no autogroup scheduling here
+    except OSError as exc:  # e.g. a kernel that refuses it: the niceness above still holds
+        log.warning("could not lower the CPU priority of this process's session (%s): %s", autogroup, exc)
+
+
 def child_env() -> dict[str, str]:
     env = dict(os.environ)
     env[PARENT_PID_ENV] = str(os.getpid())

@@ -68,7 +68,10 @@ DEADLINE_MIN_RATE = 1000.0
 # CPU priority of the children when the machine is short of cores: the lake path (the writer,
 # the Firehose stand-in) first, then the dashboard feed, then the producer, a load generator:
 # slower only means a smaller rate, never lost data, and what it leaves the consumers keeps
-# their lags short (the back-pressure below counts both). Niceness, added to the supervisor's.
+# their lags short (the back-pressure below counts both). Niceness, added to the supervisor's,
+# and written to each child's session autogroup (proc.lower_priority): without that, Linux
+# shared the CPU evenly between the children's sessions, the feed fell 200k events behind
+# every ~8 s, and the producer's holds left a core idle (bench pipeline: 94k -> 103k events/s).
 NICE = {"writer": 0, "producer": 5, "dashboard": 2}
 # Back-pressure for an unpaced run: hold the producer while the slower consumer, the lake
 # writer (records not yet durable in the lake) or the dashboard feed (records produced it has
