@@ -73,6 +73,12 @@ _BREAKS = st.sampled_from(
         ("session_id", None),
         ("event_type", 5),
         ("state", None),
+        # str values the simulator never draws: refused by the typed decode until learned
+        ("cdn", "edgio"),
+        ("event_type", "ad_start"),
+        ("state", "ZZ"),
+        ("device_type", "console"),
+        ("isp", "NewNet"),
     ]
 )
 
@@ -99,6 +105,61 @@ def test_broken_records_are_counted_exactly_as_the_dict_path_counts_them(breaks,
 
 
 _RECORDS = _records(2000, viewers=300, seed=9)
+
+
+def _dict_path_calls(agg: KpiAggregator) -> list[bytes | None]:
+    """Record every value that takes the dict path in `agg`."""
+    calls: list[bytes | None] = []
+    add_value = agg.add_value
+
+    def counted(value: bytes | None, partition: object = 0) -> dict[str, object] | None:
+        calls.append(value)
+        return add_value(value, partition)
+
+    agg.add_value = counted  # type: ignore[method-assign]
+    return calls
+
+
+def _with(values: list[bytes | None], every: int, **fields: object) -> list[bytes | None]:
+    out = list(values)
+    for i in range(0, len(out), every):
+        event = orjson.loads(out[i])  # type: ignore[arg-type]
+        event.update(fields)
+        out[i] = orjson.dumps(event)
+    return out
+
+
+def test_a_value_not_met_before_takes_the_dict_path_once_then_the_typed_one():
+    fast = KpiAggregator(lambda d, k: None, window_s=5.0, now=lambda: 0.0)
+    fast.add_values(list(_RECORDS), [0] * len(_RECORDS))  # learns the simulator's vocabulary
+    calls = _dict_path_calls(fast)
+    later = _records(600, viewers=300, seed=9)[-300:]
+    fast.add_values(_with(list(later), 6, cdn="edgio"), [0] * len(later))
+    assert len(calls) == 1 and orjson.loads(calls[0])["cdn"] == "edgio"  # type: ignore[arg-type]
+    assert "edgio" in fast._decoder.vocabulary["cdn"]
+    # and the counts are the dict path's
+    values = list(_RECORDS) + _with(list(later), 6, cdn="edgio")
+    _same(*_both(values, [0] * len(values)))
+
+
+def test_a_dimension_past_its_vocabulary_cap_decodes_as_a_plain_str(monkeypatch):
+    from acme_telemetry.local import feed
+
+    monkeypatch.setattr(feed, "VOCABULARY_CAP", 5)
+    values = list(_RECORDS)
+    for i in range(0, 2000, 50):  # 40 distinct CDNs
+        event = orjson.loads(values[i])  # type: ignore[arg-type]
+        event["cdn"] = f"cdn-{i}"
+        values[i] = orjson.dumps(event)
+    fast = KpiAggregator(lambda d, k: None, window_s=5.0, now=lambda: 0.0)
+    fast.add_values(list(_RECORDS), [0] * len(_RECORDS))  # learns the simulator's vocabulary
+    assert len(fast._decoder.vocabulary["cdn"]) == 4  # the three CDNs and the seed ""
+    calls = _dict_path_calls(fast)
+    fast.add_values(values, [0] * len(values))
+    # two new CDNs fill the vocabulary past its cap; the other 38 decode as plain str
+    assert [orjson.loads(v)["cdn"] for v in calls] == ["cdn-0", "cdn-50"]  # type: ignore[arg-type]
+    assert len(fast._decoder.vocabulary["cdn"]) == 6
+    _same(*_both(values, [0] * len(values)))
 
 
 def test_encode_refuses_a_pii_key_anywhere_and_names_it():
