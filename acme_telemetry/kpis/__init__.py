@@ -13,6 +13,15 @@ order) merge to exactly the state of all of them, and states of consecutive wind
 into the state of their union (the page's rolling tiles). Nothing per session crosses a
 window or a batch.
 
+**Counting.** Every event counts overall and in one slice per dimension it carries: six
+states at full width, the hot path of the KPI consumer. COMBINED_DIMENSIONS, the ones of a
+few values each (device and connection type are the schema's enums; the simulator's
+population has 3 CDNs), are counted once, in the state of their combination (36 of them
+in a 20,000-viewer window of 12,000 events), and that state is added into the overall
+and into each of its dimensions' slices when the window is read (`overall`, `by` and
+everything built on them). Addition is exact, so the result is the same state; an event
+updates three states instead of six.
+
 Definitions (after CTA-2066 "Streaming Quality of Experience Events, Properties and
 Metrics" and Mux Data's metric definitions). `span` is the time the state covers (one
 window, or the sum of the merged windows). Percentages are 0..100 and null when the
@@ -105,6 +114,10 @@ REQUIRED_DIMENSIONS: tuple[str, ...] = settings.KPI_REQUIRED_DIMENSIONS
 OPTIONAL_DIMENSIONS: tuple[str, ...] = settings.KPI_OPTIONAL_DIMENSIONS
 SLICE_DIMENSIONS: tuple[str, ...] = settings.KPI_SLICE_DIMENSIONS
 DEFAULT_HEARTBEAT_MS = settings.HEARTBEAT_INTERVAL_MS
+# Counted by their combination and added into their slices when read (module doc, "Counting").
+COMBINED_DIMENSIONS: tuple[str, ...] = tuple(d for d in SLICE_DIMENSIONS if d in ("device_type", "connection_type", "cdn"))
+_COMBINED_AT = tuple(SLICE_DIMENSIONS.index(d) for d in COMBINED_DIMENSIONS)
+_SEPARATE = tuple((i, d) for i, d in enumerate(SLICE_DIMENSIONS) if d not in COMBINED_DIMENSIONS)
 MIN_SAMPLES = 20
 MIN_AUDIENCE = 20
 LONG_REBUFFER_MS = 2000
@@ -161,11 +174,25 @@ class SliceState:
         self.startup = Sketch()
 
     def merge(self, other: SliceState) -> None:
-        for k in _WIRE:
-            setattr(self, k, getattr(self, k) + getattr(other, k))
+        # each _WIRE counter spelled out: a window's read merges each of its combinations
+        # into four states (module doc, "Counting"), 3x faster than setattr over _WIRE
+        # (tests/core/test_kpi_merge.py checks that every counter is merged)
+        self.events += other.events
+        self.beats += other.beats
+        self.ends += other.ends
+        self.play_attempts += other.play_attempts
+        self.video_start_failures += other.video_start_failures
+        self.exits_before_video_start += other.exits_before_video_start
+        self.playback_failures += other.playback_failures
+        self.rebuffers += other.rebuffers
+        self.played_ms += other.played_ms
+        self.stalled_ms += other.stalled_ms
+        self.bitrate_ms += other.bitrate_ms
+        qm = self.quality_ms
         for q, ms in other.quality_ms.items():
-            self.quality_ms[q] = self.quality_ms.get(q, 0) + ms
-        self.startup.merge(other.startup)
+            qm[q] = qm.get(q, 0) + ms
+        if other.startup.count:
+            self.startup.merge(other.startup)
 
     def presence_ms(self, heartbeat_ms: int) -> float:
         return max(0.0, heartbeat_ms * self.beats - heartbeat_ms / 2 * self.ends)
@@ -237,7 +264,7 @@ class WindowState:
     (not parts of this one), the sum of their lengths.
     """
 
-    __slots__ = ("start_ms", "end_ms", "span_ms", "heartbeat_ms", "overall", "by", "rejected", "outside", "_accs")
+    __slots__ = ("start_ms", "end_ms", "span_ms", "heartbeat_ms", "_overall", "_by", "rejected", "outside", "_accs", "_combos")
 
     def __init__(self, start_ms: int, end_ms: int, heartbeat_ms: int = DEFAULT_HEARTBEAT_MS) -> None:
         if end_ms <= start_ms:
@@ -246,12 +273,52 @@ class WindowState:
             raise ValueError(f"heartbeat_ms must be > 0, got {heartbeat_ms!r}")
         self.start_ms, self.end_ms, self.span_ms = start_ms, end_ms, end_ms - start_ms
         self.heartbeat_ms = heartbeat_ms
-        self.overall = SliceState()
-        self.by: dict[str, dict[str, SliceState]] = {d: {} for d in SLICE_DIMENSIONS}
+        self._overall = SliceState()
+        self._by: dict[str, dict[str, SliceState]] = {d: {} for d in SLICE_DIMENSIONS}
         self.rejected = 0
         self.outside = 0
-        # slice values (SLICE_DIMENSIONS order) -> the states an event with them counts in
+        # slice values (SLICE_DIMENSIONS order) -> the states an event with them counts in:
+        # its COMBINED_DIMENSIONS' combination, then its slice of each other dimension
         self._accs: dict[tuple[str | None, ...], list[SliceState]] = {}
+        # COMBINED_DIMENSIONS values -> the counts not yet added into overall and their slices
+        self._combos: dict[tuple[str | None, ...], SliceState] = {}
+
+    @property
+    def overall(self) -> SliceState:
+        """The state of every event counted."""
+        if self._combos:
+            self._fold()
+        return self._overall
+
+    @overall.setter
+    def overall(self, state: SliceState) -> None:
+        if self._combos:
+            self._fold()
+        self._overall = state
+
+    @property
+    def by(self) -> dict[str, dict[str, SliceState]]:
+        """dimension -> value -> the state of the events with that value."""
+        if self._combos:
+            self._fold()
+        return self._by
+
+    def _fold(self) -> None:
+        """Add the combinations' counts into the overall and their slices (module doc)."""
+        combos, self._combos, self._accs = self._combos, {}, {}  # the cached lists hold the combinations
+        overall, by = self._overall, self._by
+        for values, state in combos.items():
+            overall.merge(state)
+            for dim, value in zip(COMBINED_DIMENSIONS, values, strict=True):
+                if value is None:
+                    continue  # an optional dimension these events do not carry
+                states = by.get(dim)
+                if states is None:
+                    states = by[dim] = {}
+                acc = states.get(value)
+                if acc is None:
+                    acc = states[value] = SliceState()
+                acc.merge(state)
 
     @classmethod
     def of(cls, window_start: datetime, window_end: datetime, heartbeat_ms: int = DEFAULT_HEARTBEAT_MS) -> WindowState:
@@ -307,7 +374,8 @@ class WindowState:
         (None: not carried). Rejects what a type cannot rule out (a negative time, a bitrate
         that is no ABR rung) and counts an event outside the window in `outside`.
 
-        This is the one place an event is counted, into the overall state and its slices."""
+        This is the one place an event is counted, into the overall state and its slices
+        (through the state of its COMBINED_DIMENSIONS, module doc)."""
         quality = QUALITY_OF_BITRATE.get(bitrate)
         if quality is None or played < 0 or stalled < 0:
             self.rejected += 1
@@ -357,9 +425,14 @@ class WindowState:
         return True
 
     def _slices_of(self, key: tuple[str | None, ...]) -> list[SliceState]:
-        accs = [self.overall]
-        by = self.by
-        for dim, value in zip(SLICE_DIMENSIONS, key, strict=True):
+        combo = tuple(key[i] for i in _COMBINED_AT)
+        acc = self._combos.get(combo)
+        if acc is None:
+            acc = self._combos[combo] = SliceState()
+        accs = [acc]
+        by = self._by
+        for i, dim in _SEPARATE:
+            value = key[i]
             if value is None:
                 continue  # an optional dimension the event does not carry
             states = by.get(dim)

@@ -148,3 +148,36 @@ def test_a_state_too_big_for_one_frame_is_cut_into_parts_that_merge_back():
     for f in frames:
         page.add(orjson.loads(f))
     assert page.window((0, 5000)) == st_
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32 - 1), reads=st.integers(0, 6))
+def test_each_slice_is_the_state_of_its_own_events_however_often_the_state_is_read(stream, seed, reads):
+    """COMBINED_DIMENSIONS are counted by their combination and added into the slices when
+    the state is read (kpis module doc, "Counting"). Each slice must still be exactly the
+    state of the events with its value, whatever was read in between and whichever optional
+    dimension an event lacks."""
+    r = random.Random(seed)
+    start = parse_iso_ms(stream[0][1]["event_timestamp"])
+    events = []
+    for _, e in stream:
+        e = dict(e)
+        for dim in kpis.OPTIONAL_DIMENSIONS:
+            if r.random() < 0.2:
+                del e[dim]
+        events.append(e)
+    read_at = set(r.sample(range(len(events)), reads))
+    w = kpis.WindowState(start, start + 3_600_000)
+    for i, e in enumerate(events):
+        if i in read_at:
+            r.choice([w.wire, lambda: w.by, lambda: w.overall.events, w.report])()
+        assert w.add(e)
+    assert set(kpis.COMBINED_DIMENSIONS) == {"device_type", "connection_type", "cdn"}
+    for dim in kpis.SLICE_DIMENSIONS:
+        values = {e[dim] for e in events if dim in e}
+        assert set(w.by[dim]) == values, dim
+        for value in values:
+            alone = kpis.WindowState(start, start + 3_600_000).add_all(e for e in events if e.get(dim) == value)
+            assert w.by[dim][value] == alone.overall, (dim, value)
+    assert w.overall.events == len(events) == sum(s.events for s in w.by["device_type"].values())
+    assert w.overall.beats == sum(s.beats for s in w.by["connection_type"].values())
