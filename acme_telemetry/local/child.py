@@ -32,7 +32,7 @@ from typing import IO, Any
 import orjson
 
 from acme_telemetry.kafka import KafkaSettings
-from acme_telemetry.local.proc import PARENT_PID_ENV, lower_priority, usage
+from acme_telemetry.local.proc import PARENT_PID_ENV, lower_priority, malloc_in_use, usage
 from acme_telemetry.local.supervisor import one_line
 
 log = logging.getLogger(__name__)
@@ -342,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1  # the supervisor went away before it said what to do
     config: dict[str, Any] = orjson.loads(first)["config"]
     _setup_logging(config.get("log_file"), name)
+    log.info("the %s starts; malloc: %s", name, malloc_in_use())
     if config.get("nice"):
         lower_priority(int(config["nice"]))  # the lake path first: see runner.NICE
     stop = threading.Event()

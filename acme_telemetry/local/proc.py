@@ -21,6 +21,14 @@ Children never outlive the supervisor, even when it is killed with SIGKILL:
 
 Children run in their own session, so a Ctrl-C in the terminal reaches only the supervisor,
 which then stops them in order.
+
+On Linux the children's malloc is mimalloc (`allocator_preload`, LD_PRELOAD of the library
+the `cmeel-mimalloc` wheel ships): librdkafka copies every produced record into a buffer
+the producer's thread allocates and its broker thread frees, and fetched records go the
+other way, a cross-thread pattern glibc's arenas serve slowly. In the pipeline benchmark
+the children's CPU per event fell by 0.3-0.5 us (producer) and 0.15-0.3 us (lake writer);
+the rate rose from 116.5-116.9k to 121.9-122.5k events/s. ACME_ALLOCATOR=system keeps
+glibc's; elsewhere (macOS) the system allocator serves.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import importlib.metadata
 import logging
 import os
 import signal
@@ -35,7 +44,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -49,6 +58,9 @@ log = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1
 PARENT_PID_ENV = "ACME_SUPERVISOR_PID"
 ROOT = Path(__file__).resolve().parents[2]
+ALLOCATOR_ENV = "ACME_ALLOCATOR"
+ALLOCATORS = ("mimalloc", "system")
+_MIMALLOC = ("cmeel-mimalloc", "cmeel.prefix/lib/libmimalloc.so.3")  # the wheel, and where it puts the library
 
 
 def _libc_prctl() -> Callable[..., int] | None:
@@ -116,6 +128,44 @@ def child_env() -> dict[str, str]:
     return env
 
 
+def allocator_preload(environ: Mapping[str, str] = os.environ, platform: str = sys.platform) -> str | None:
+    """The library the children preload as their malloc (module doc), or None for the system's.
+
+    ValueError naming ACME_ALLOCATOR if it is set to anything but mimalloc or system. On
+    Linux without the cmeel-mimalloc wheel (it has x86_64 and aarch64 builds only) the
+    system allocator serves, and a warning says so."""
+    choice = environ.get(ALLOCATOR_ENV, "").strip() or ALLOCATORS[0]
+    if choice not in ALLOCATORS:
+        raise ValueError(f"{ALLOCATOR_ENV} must be one of {', '.join(ALLOCATORS)}, got {choice!r}")
+    if choice == "system" or not platform.startswith("linux"):
+        return None
+    wheel, member = _MIMALLOC
+    try:
+        lib = Path(str(importlib.metadata.distribution(wheel).locate_file(member)))
+    except importlib.metadata.PackageNotFoundError:
+        lib = None
+    if lib is None or not lib.is_file():
+        log.warning("%s is not installed for this machine: the children use the system allocator", wheel)
+        return None
+    return str(lib)
+
+
+def preload_env(env: dict[str, str], library: str | None) -> dict[str, str]:
+    """`env` with `library` first in LD_PRELOAD (kept: what was preloaded already)."""
+    if library:
+        earlier = env.get("LD_PRELOAD", "").strip()
+        env["LD_PRELOAD"] = f"{library} {earlier}" if earlier else library
+    return env
+
+
+def malloc_in_use(maps: Path = Path("/proc/self/maps")) -> str:
+    """Whether this process has mimalloc mapped (it was preloaded): "mimalloc", else "system"."""
+    try:
+        return "mimalloc" if "/libmimalloc" in maps.read_text() else "system"
+    except OSError:  # no /proc (macOS)
+        return "system"
+
+
 def usage() -> dict[str, float]:
     """This process's CPU seconds (user, system) and peak resident memory (MB)."""
     import resource
@@ -149,8 +199,10 @@ class ChildService:
         ready_required: bool = True,
         start_timeout_s: float | None = None,
         before_stop: Callable[[], dict[str, Any] | None] | None = None,
+        preload: str | None = None,
     ) -> None:
         self.name = name
+        self.preload = preload  # a malloc library for the child (allocator_preload), or None
         # Called as the stop begins (the services started after this one have stopped): a
         # message to send the child just before {"cmd": "stop"}, or None.
         self.before_stop = before_stop
@@ -226,7 +278,7 @@ class ChildService:
             stdout=subprocess.PIPE,
             stderr=self._stderr,
             cwd=ROOT,
-            env=child_env(),
+            env=preload_env(child_env(), self.preload),
             start_new_session=True,
             preexec_fn=parent_death_signal(signal.SIGTERM),  # noqa: PLW1509 - main thread only
         )

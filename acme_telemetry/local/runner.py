@@ -237,10 +237,14 @@ class LocalPipeline:
     # --- start-up, in order --------------------------------------------------------------
 
     def start(self, sup: Supervisor) -> None:
-        from acme_telemetry.local.proc import ChildService
+        from acme_telemetry.local.proc import ChildService, allocator_preload
         from acme_telemetry.local.statedir import StateLock
 
         o, cfg = self.opts, self.cfg
+        try:
+            preload = allocator_preload()  # the children's malloc (local.proc)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
         sup.start(StateLock(o.state_dir))
         settings = self._kafka(sup)
         log_dir = o.state_dir / "logs"
@@ -262,6 +266,7 @@ class LocalPipeline:
                         "nice": NICE["dashboard"],
                     },
                     log_dir=log_dir,
+                    preload=preload,
                     start_timeout_s=45.0,
                 )
             )
@@ -280,7 +285,9 @@ class LocalPipeline:
             log.info("run %s: the writer reads %s from %s", self.run_id, TOPIC, start)
         else:  # the Firehose stand-in: resume from the committed offsets (a new group: from now)
             writer_cfg.update(group_id=WRITER_GROUP, instance_id=f"{WRITER_GROUP}-1", start_offsets=start, resume=True)
-        self.writer = sup.start(ChildService("lake writer", "writer", writer_cfg, log_dir=log_dir, before_stop=self._last_drain))
+        self.writer = sup.start(
+            ChildService("lake writer", "writer", writer_cfg, log_dir=log_dir, before_stop=self._last_drain, preload=preload)
+        )
         for inc in o.incidents:
             span = "..".join(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t / 1000)) for t in (inc.start_ms, inc.end_ms))
             self.console.say(f"incident: {inc.dimension}={inc.value} {inc.kind} {span}", stdout=True)
@@ -302,6 +309,7 @@ class LocalPipeline:
                     "state_dir": str(o.state_dir),
                 },
                 log_dir=log_dir,
+                preload=preload,
                 finishes=o.events is not None,
             )
         )

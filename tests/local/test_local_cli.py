@@ -69,6 +69,9 @@ def test_local_events_n_feeds_the_dashboard_with_kpis_equal_to_the_kpi_module(br
     out, err = proc.communicate(timeout=180)
     listener.join(15)
     assert proc.returncode == 0, err[-2000:]
+    log_text = (tmp_path / "state" / "logs" / "local.log").read_text()
+    for role in ("producer", "writer", "dashboard"):  # each child says which malloc it got (local.proc)
+        assert f"the {role} starts; malloc: mimalloc" in log_text, role
 
     # All N events, exactly the seed's stream from --start, are in the lake.
     events = lake_events(tmp_path / "lake")
