@@ -75,7 +75,24 @@ def test_ms_of_iso_accepts(text: str, ms: int) -> None:
     ],
 )
 def test_ms_of_iso_rejects_without_raising(bad: object) -> None:
+    assert times.ms_of_iso("1970-01-01T00:00:00.000Z") == 0  # its second is cached: the fast path must refuse too
     assert times.ms_of_iso(bad) is None
+
+
+@given(
+    st.integers(min_value=MIN_MS, max_value=MAX_MS), st.sampled_from(["", ".", ".5", ".12", ".123", ".1234", ".12a", ".\uff11\uff12\uff13"])
+)
+def test_ms_of_iso_agrees_with_strptime_whether_or_not_the_second_is_cached(ms: int, frac: str) -> None:
+    head = times.iso_ms(ms)[:19]
+    text = f"{head}{frac}Z"
+    try:
+        t = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ" if frac else "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        expected: int | None = times.to_ms(t)
+    except ValueError:
+        expected = None
+    first = times.ms_of_iso(text)  # the second may be new
+    assert first == expected, text
+    assert times.ms_of_iso(text) == expected, text  # now it is cached
 
 
 def test_parse_iso_ms_raises_naming_the_text() -> None:
