@@ -344,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging(config.get("log_file"), name)
     log.info("the %s starts; malloc: %s", name, malloc_in_use())
     if config.get("nice"):
-        lower_priority(int(config["nice"]))  # the lake path first: see runner.NICE
+        lower_priority(int(config["nice"]))  # the consumers first: see runner.NICE
     stop = threading.Event()
 
     roles: list[Role] = []
