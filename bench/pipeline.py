@@ -24,6 +24,10 @@
    dashboard, and the broker over the end-to-end phase);
 7. ProducerPerformance twice more, now that the broker has moved some 15M records.
 
+Before each measured run the page cache's dirty pages are written out (os.sync, `_quiet_disk`),
+so that no run pays for the previous one's writeback (2.2 GB took 1.2 CPU-s of it here).
+The kernel writes most back within 30 s anyway: the syncs take 0.0-0.1 s.
+
 The target (issue 13): end to end (durable in the lake, feed on) >= 0.7 x ProducerPerformance
 in the same run, with a lag that does not grow.
 
@@ -75,6 +79,7 @@ def _java_tool(main: str, *args: str, timeout: float = 600) -> str:
 
 
 def producer_performance(bootstrap: str, topic: str, n: int) -> float:
+    _quiet_disk()
     out = _java_tool(
         "org.apache.kafka.tools.ProducerPerformance",
         "--topic",
@@ -114,6 +119,13 @@ def consumer_performance(bootstrap: str, topic: str, n: int) -> float:
     lines = [ln for ln in out.strip().splitlines() if ln and not ln.startswith("start.time")]
     fields = [f.strip() for f in lines[-1].split(",")]
     return float(fields[5])  # nMsg.sec
+
+
+def _quiet_disk() -> None:
+    """Write out every dirty page now (module doc): the next run pays only for its own I/O."""
+    t0 = time.monotonic()
+    os.sync()
+    print(f"[bench] pipeline: sync {time.monotonic() - t0:.1f} s", file=sys.stderr, flush=True)
 
 
 def _proc_cpu_s(pid: int) -> float:
@@ -170,6 +182,7 @@ def end_to_end(broker: LocalBroker, work: Path, duration_s: float, viewers: int 
             fed = int(p.dashboard.stats.get("events", 0)) if p.dashboard is not None else 0
             samples.append((time.monotonic() - (p.started_at or 0), p.produced(), p.lake_events(), lag, fed))
 
+    _quiet_disk()
     max_lag = os.environ.get("ACME_BENCH_MAX_LAG")  # an experiment: the supervisor's back-pressure threshold
     if max_lag:
         runner.MAX_LAG = int(max_lag)
