@@ -306,19 +306,22 @@ class WindowState:
     def _fold(self) -> None:
         """Add the combinations' counts into the overall and their slices (module doc)."""
         combos, self._combos, self._accs = self._combos, {}, {}  # the cached lists hold the combinations
-        overall, by = self._overall, self._by
+        overall = self._overall
         for values, state in combos.items():
             overall.merge(state)
             for dim, value in zip(COMBINED_DIMENSIONS, values, strict=True):
-                if value is None:
-                    continue  # an optional dimension these events do not carry
-                states = by.get(dim)
-                if states is None:
-                    states = by[dim] = {}
-                acc = states.get(value)
-                if acc is None:
-                    acc = states[value] = SliceState()
-                acc.merge(state)
+                if value is not None:  # None: an optional dimension these events do not carry
+                    self._slice(dim, value).merge(state)
+
+    def _slice(self, dim: str, value: str) -> SliceState:
+        """The state of the slice dim=value, made on first use."""
+        states = self._by.get(dim)
+        if states is None:
+            states = self._by[dim] = {}
+        acc = states.get(value)
+        if acc is None:
+            acc = states[value] = SliceState()
+        return acc
 
     @classmethod
     def of(cls, window_start: datetime, window_end: datetime, heartbeat_ms: int = DEFAULT_HEARTBEAT_MS) -> WindowState:
@@ -430,18 +433,10 @@ class WindowState:
         if acc is None:
             acc = self._combos[combo] = SliceState()
         accs = [acc]
-        by = self._by
         for i, dim in _SEPARATE:
             value = key[i]
-            if value is None:
-                continue  # an optional dimension the event does not carry
-            states = by.get(dim)
-            if states is None:
-                states = by[dim] = {}
-            acc = states.get(value)
-            if acc is None:
-                acc = states[value] = SliceState()
-            accs.append(acc)
+            if value is not None:  # None: an optional dimension the event does not carry
+                accs.append(self._slice(dim, value))
         self._accs[key] = accs
         return accs
 
