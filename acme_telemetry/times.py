@@ -82,11 +82,6 @@ def ms_of_iso(value: object) -> int | None:
     if not isinstance(value, str) or len(value) < 20 or value[-1] != "Z" or value[10] != "T":
         return None
     head = value[:19]
-    if len(value) == 24 and value[19] == ".":  # the common form, ...SS.mmmZ: one int() of the ms
-        sec = _SECOND_CACHE.get(head)
-        ms = value[20:23]
-        if sec is not None and ms.isascii() and ms.isdigit():
-            return sec * 1000 + int(ms)
     sec = _SECOND_CACHE.get(head)
     if sec is None:
         try:

@@ -121,6 +121,11 @@ def consumer_performance(bootstrap: str, topic: str, n: int) -> float:
     return float(fields[5])  # nMsg.sec
 
 
+def _rates(xs: list[float], unit: str = "") -> str:
+    """ProducerPerformance's runs as the report lists them: '153,010/s, 172,577/s'."""
+    return ", ".join(f"{x:,.0f}{unit}" for x in xs)
+
+
 def _quiet_disk() -> None:
     """Write out every dirty page now (module doc): the next run pays only for its own I/O."""
     t0 = time.monotonic()
@@ -343,7 +348,7 @@ def run(quick: bool = False) -> list[Row]:
             warm = producer_performance(broker.bootstrap, "perf-warmup", n_perf // 4)
             print(f"[bench] pipeline: ProducerPerformance warm-up, cold broker {warm:,.0f}/s", file=sys.stderr, flush=True)
             pps = [producer_performance(broker.bootstrap, "perf", n_perf) for _ in range(2)]
-            print(f"[bench] pipeline: ProducerPerformance {', '.join(f'{x:,.0f}/s' for x in pps)}", file=sys.stderr, flush=True)
+            print(f"[bench] pipeline: ProducerPerformance {_rates(pps, '/s')}", file=sys.stderr, flush=True)
             cp = consumer_performance(broker.bootstrap, "perf", n_perf)
             print(f"[bench] pipeline: ConsumerPerformance {cp:,.0f}/s", file=sys.stderr, flush=True)
             first = end_to_end(broker, work / "e2e-warmup", START_S + WARMUP_S + (QUICK_DURATION_S if quick else E2E_WARMUP_S), AUDIENCE)
@@ -353,7 +358,7 @@ def run(quick: bool = False) -> list[Row]:
             ensure_topic(settings, "perf-after", partitions=3, retention_hours=1)
             after = [producer_performance(broker.bootstrap, "perf-after", n_perf) for _ in range(2)]
             print(
-                f"[bench] pipeline: ProducerPerformance after the pipeline {', '.join(f'{x:,.0f}/s' for x in after)}",
+                f"[bench] pipeline: ProducerPerformance after the pipeline {_rates(after, '/s')}",
                 file=sys.stderr,
                 flush=True,
             )
@@ -366,8 +371,7 @@ def run(quick: bool = False) -> list[Row]:
             "metric": "Kafka ProducerPerformance",
             "value": pp,
             "unit": "events/s",
-            "note": note_pp
-            + f", warm broker; the fastest of four runs, two before and two after the pipeline ({', '.join(f'{x:,.0f}' for x in pps)})",
+            "note": note_pp + f", warm broker; the fastest of four runs, two before and two after the pipeline ({_rates(pps)})",
         },
         {
             "benchmark": "pipeline",

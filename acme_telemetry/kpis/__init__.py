@@ -290,12 +290,6 @@ class WindowState:
             self._fold()
         return self._overall
 
-    @overall.setter
-    def overall(self, state: SliceState) -> None:
-        if self._combos:
-            self._fold()
-        self._overall = state
-
     @property
     def by(self) -> dict[str, dict[str, SliceState]]:
         """dimension -> value -> the state of the events with that value."""
@@ -530,7 +524,7 @@ class WindowState:
             raise ValueError("not a KPI state: it needs window_start, window_end and state")
         w = cls(to_ms(start), to_ms(end), int(data.get("heartbeat_ms", DEFAULT_HEARTBEAT_MS)))
         w.span_ms = int(data.get("span_ms", w.span_ms))
-        w.overall = SliceState.from_wire(state.get("overall") or {})
+        w._overall = SliceState.from_wire(state.get("overall") or {})  # a new state: nothing to fold
         for dim, vals in (state.get("by") or {}).items():
             w.by[str(dim)] = {str(v): SliceState.from_wire(s) for v, s in vals.items()}
         return w
