@@ -181,3 +181,17 @@ def test_each_slice_is_the_state_of_its_own_events_however_often_the_state_is_re
             assert w.by[dim][value] == alone.overall, (dim, value)
     assert w.overall.events == len(events) == sum(s.events for s in w.by["device_type"].values())
     assert w.overall.beats == sum(s.beats for s in w.by["connection_type"].values())
+
+
+def test_a_full_split_cache_is_emptied_and_counts_stay_exact(stream, monkeypatch):
+    """The slice values' split (kpis._split) is cached per process and emptied when full:
+    a state counted through a cache of two entries equals one counted through the default."""
+    events = [e for _, e in stream[:4000]]
+    start = parse_iso_ms(events[0]["event_timestamp"])
+    roomy = kpis.WindowState(start, start + 3_600_000).add_all(events)
+    monkeypatch.setattr(kpis, "_SPLIT_CAP", 2)
+    kpis._SPLIT.clear()
+    cramped = kpis.WindowState(start, start + 3_600_000).add_all(events)
+    assert len(kpis._SPLIT) <= 2
+    assert cramped == roomy and cramped.report() == roomy.report()
+    assert cramped.overall.events == len(events)
