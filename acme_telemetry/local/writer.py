@@ -280,7 +280,9 @@ class LakeWriter:
                 continue
             value = msg.value()
             event_id = check(value) if value is not None else None
-            if event_id is None or b"\n" in value or b"\r" in value:
+            # find(), not `in`: `b"\n" in value` first tries the needle as an int and formats
+            # the TypeError it catches (2.7% of the writer's CPU)
+            if event_id is None or value.find(b"\n") >= 0 or value.find(b"\r") >= 0:
                 self._size, self._oldest_ms = size, oldest
                 self._close_batch(last, n)
                 last, n = {}, 0
@@ -327,7 +329,7 @@ class LakeWriter:
         event_id = lake.fast_check(value) if value is not None else None
         if event_id is not None:
             assert value is not None
-            line = value if (b"\n" not in value and b"\r" not in value) else orjson.dumps(orjson.loads(value))
+            line = value if (value.find(b"\n") < 0 and value.find(b"\r") < 0) else orjson.dumps(orjson.loads(value))
             self._lines.append(line)
             self._size += len(line) + 1
             if self.event_ids is not None:
