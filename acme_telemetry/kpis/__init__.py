@@ -160,9 +160,10 @@ def _add_tally(state: SliceState, tally: list[int]) -> None:
 
 # slice values (SLICE_DIMENSIONS order) -> (the COMBINED_DIMENSIONS values, and
 # (j, value) for each dimension of _SEPARATE the event carries): the same for every window,
-# so cached here (module doc, "Counting"). A cache: emptied when full.
+# so cached here (module doc, "Counting"). A cache, emptied when full: some 400 bytes an
+# entry, so at most about 20 MB; 9M events of a 20,000-viewer simulator run hold 8,211.
 _SPLIT: dict[tuple[str | None, ...], tuple[tuple[str | None, ...], tuple[tuple[int, str], ...]]] = {}
-_SPLIT_CAP = 100_000
+_SPLIT_CAP = 50_000
 
 
 def _split(key: tuple[str | None, ...]) -> tuple[tuple[str | None, ...], tuple[tuple[int, str], ...]]:
